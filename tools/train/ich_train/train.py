@@ -1,0 +1,230 @@
+"""Training loop: weighted BCE, Adam, checkpoints and resume, validation each epoch."""
+import json
+import random
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import List, Optional
+
+import numpy as np
+import pandas as pd
+import torch
+import torch.nn.functional as F
+from torch.utils.data import DataLoader, Dataset
+
+from .contract import CLASSES, DEFAULT_WINDOWS, PAPER_LOSS_WEIGHTS, Window, windows_from_json
+from .data import DicomSlices, PhantomSlices, load_table, split_by_group, split_by_image
+from .metrics import evaluate
+from .models import build_model
+
+
+@dataclass
+class TrainConfig:
+    out: str
+    arch: str = "resnet50"
+    head: str = "gap"
+    size: int = 224
+    windows: List[dict] = field(default_factory=lambda: [w.to_json() for w in DEFAULT_WINDOWS])
+    pretrained: Optional[str] = None
+    lr: float = 1e-5
+    batch: int = 16
+    epochs: int = 10
+    max_steps: Optional[int] = None
+    loss_weights: List[float] = field(default_factory=lambda: list(PAPER_LOSS_WEIGHTS))
+    seed: int = 0
+    workers: int = 2
+    threads: Optional[int] = None
+    device: str = "auto"
+    # data: DICOM (labels CSV, optional RSNA image folder) and/or phantoms rendered in memory
+    labels: Optional[str] = None
+    images: Optional[str] = None
+    split: str = "patient"
+    val_fraction: float = 0.1
+    cache: Optional[str] = None
+    phantoms: int = 0
+    phantom_slices: int = 32
+    phantom_matrix: int = 512
+    phantom_bleed_probability: float = 0.5
+    resume: Optional[str] = None
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def pick_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+@dataclass
+class Split:
+    train: Dataset
+    val: Dataset
+    val_ids: List[str]
+    val_series: List[str]
+    val_z: List[float]
+
+
+def build_split(config: TrainConfig, windows: List[Window], progress=None) -> Split:
+    """Train/validation datasets from phantoms (split by series) or DICOM (split by patient
+    or, for comparison with the seed paper, by image)."""
+    cache = Path(config.cache) if config.cache else None
+    if config.phantoms:
+        n_val = max(1, int(round(config.val_fraction * config.phantoms)))
+        seeds = list(range(config.seed * 1_000_000, config.seed * 1_000_000 + config.phantoms))
+        make = lambda chosen: PhantomSlices(chosen, config.phantom_slices, config.phantom_matrix, windows, config.size,
+                                            config.phantom_bleed_probability, config.workers, cache, progress)
+        train, val = make(seeds[n_val:]), make(seeds[:n_val])
+        ids = [f"phantom-{s}-{z}" for s, z in zip(val.series, val.z)]
+        return Split(train, val, ids, [f"phantom-{s}" for s in val.series], [float(z) for z in val.z])
+    if not config.labels:
+        raise ValueError("no training data: give --labels (and --images for the RSNA layout) or --phantoms N")
+    table = load_table(Path(config.labels), Path(config.images) if config.images else None)
+    if config.split == "patient":
+        if "patient_id" not in table or table["patient_id"].fillna("").eq("").all():
+            raise ValueError("--split patient needs PatientID for every image (wide CSV column patient_id)")
+        test = split_by_group(table["patient_id"].astype(str), config.val_fraction, config.seed)
+    elif config.split == "image":
+        test = split_by_image(len(table), config.val_fraction, config.seed)
+    else:
+        raise ValueError(f"unknown split {config.split!r}: patient or image")
+    train_table, val_table = table[~test].reset_index(drop=True), table[test].reset_index(drop=True)
+    return Split(
+        DicomSlices(train_table, windows, config.size, cache),
+        DicomSlices(val_table, windows, config.size, cache),
+        list(val_table["sop_instance_uid"]),
+        list(val_table.get("series_instance_uid", val_table["sop_instance_uid"]).astype(str)),
+        list(val_table.get("z", pd.Series([0.0] * len(val_table))).astype(float)),
+    )
+
+
+@torch.no_grad()
+def predict(model: torch.nn.Module, loader: DataLoader, device: torch.device, progress=None):
+    """Probabilities [N, 6] and labels [N, 6] for everything in `loader`."""
+    model.eval()
+    probs, labels = [], []
+    for images, y in (progress(loader, desc="predict", leave=False) if progress else loader):
+        images = _to_device(images, device)
+        with _autocast(device):
+            logits = model(images)
+        probs.append(torch.sigmoid(logits.float()).cpu())
+        labels.append(y)
+    return torch.cat(probs).numpy(), torch.cat(labels).numpy()
+
+
+def train(config: TrainConfig, progress=None, log=print) -> dict:
+    """Train, validate each epoch, checkpoint to `<out>/checkpoint.pt`; returns final metrics."""
+    if config.threads:
+        torch.set_num_threads(config.threads)
+    seed_everything(config.seed)
+    out = Path(config.out)
+    out.mkdir(parents=True, exist_ok=True)
+    device = pick_device(config.device)
+    windows = windows_from_json(config.windows)
+    split = build_split(config, windows, progress)
+    log(f"data: {len(split.train)} training slices, {len(split.val)} validation slices")
+    model = build_model(config.arch, config.head, config.size, Path(config.pretrained) if config.pretrained else None)
+    model = model.to(device)
+    if device.type == "cuda":
+        model = model.to(memory_format=torch.channels_last)
+    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
+    weights = torch.tensor(config.loss_weights, dtype=torch.float32, device=device)
+    epoch, step = 0, 0
+    if config.resume:
+        state = torch.load(config.resume, map_location=device)
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        epoch, step = state["epoch"], state["step"]
+        log(f"resumed from {config.resume} at epoch {epoch}, step {step}")
+    generator = torch.Generator().manual_seed(config.seed)
+    train_loader = DataLoader(split.train, batch_size=config.batch, shuffle=True, drop_last=len(split.train) > config.batch,
+                              num_workers=_loader_workers(split.train, config.workers), generator=generator)
+    val_loader = DataLoader(split.val, batch_size=max(config.batch, 32), num_workers=_loader_workers(split.val, config.workers))
+    metrics, seen, started = {}, 0, time.time()
+    while epoch < config.epochs and not _done(step, config.max_steps):
+        model.train()
+        epoch_start, epoch_seen, running = time.time(), 0, 0.0
+        bar = progress(train_loader, desc=f"epoch {epoch + 1}/{config.epochs}") if progress else train_loader
+        for images, y in bar:
+            images, y = _to_device(images, device), y.to(device)
+            with _autocast(device):
+                logits = model(images)
+            # Paper's eq. 1: per-class weights inside the mean over classes and images.
+            loss = F.binary_cross_entropy_with_logits(logits.float(), y, weight=weights)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            step += 1
+            epoch_seen += len(y)
+            running = 0.98 * running + 0.02 * float(loss) if step > 1 else float(loss)
+            if progress:
+                bar.set_postfix(loss=f"{running:.4f}", ips=f"{epoch_seen / (time.time() - epoch_start):.1f}")
+            if _done(step, config.max_steps):
+                break
+        seen += epoch_seen
+        epoch += 1
+        rate = epoch_seen / max(time.time() - epoch_start, 1e-9)
+        probs, labels = predict(model, val_loader, device, progress)
+        metrics = evaluate(labels, probs, split.val_series)
+        metrics["training"] = {"epoch": epoch, "step": step, "images_per_second": rate, "loss": running,
+                               "epoch_seconds": time.time() - epoch_start, "device": str(device)}
+        log(f"epoch {epoch}: {rate:.1f} images/s, loss {running:.4f}, val any AUC "
+            f"{_fmt(metrics['roc_auc']['any'])}, weighted log loss {metrics['weighted_log_loss']:.4f}")
+        _write_outputs(out, model, optimizer, config, epoch, step, metrics, split, probs, labels)
+    metrics.setdefault("training", {})["total_seconds"] = time.time() - started
+    metrics["training"]["total_images_per_second"] = seen / max(time.time() - started, 1e-9)
+    (out / "metrics.json").write_text(json.dumps(metrics, indent=2))
+    return metrics
+
+
+def load_checkpoint(path: Path):
+    """(model in eval mode, TrainConfig, metrics) from a checkpoint written by `train`."""
+    state = torch.load(path, map_location="cpu")
+    config = TrainConfig(**state["config"])
+    model = build_model(config.arch, config.head, config.size)
+    model.load_state_dict(state["model"])
+    return model.eval(), config, state.get("metrics", {})
+
+
+def predictions_table(ids, series, z, probs: np.ndarray) -> pd.DataFrame:
+    table = pd.DataFrame({"sop_instance_uid": ids, "series_instance_uid": series, "z": z})
+    for i, cls in enumerate(CLASSES):
+        table[cls] = probs[:, i]
+    return table
+
+
+def _write_outputs(out, model, optimizer, config, epoch, step, metrics, split, probs, labels):
+    torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(), "epoch": epoch, "step": step,
+                "config": asdict(config), "metrics": metrics}, out / "checkpoint.tmp")
+    (out / "checkpoint.tmp").replace(out / "checkpoint.pt")  # a crash never leaves half a checkpoint
+    predictions_table(split.val_ids, split.val_series, split.val_z, probs).to_csv(out / "val_predictions.csv", index=False)
+    predictions_table(split.val_ids, split.val_series, split.val_z, labels.astype(int)).to_csv(out / "val_labels.csv", index=False)
+    (out / "metrics.json").write_text(json.dumps(metrics, indent=2))
+
+
+def _done(step: int, max_steps: Optional[int]) -> bool:
+    return max_steps is not None and step >= max_steps
+
+
+def _loader_workers(dataset: Dataset, workers: int) -> int:
+    # Phantom slices already sit in memory: worker processes would only copy them.
+    return 0 if isinstance(dataset, PhantomSlices) else workers
+
+
+def _to_device(images: torch.Tensor, device: torch.device) -> torch.Tensor:
+    images = images.to(device, non_blocking=True)
+    return images.contiguous(memory_format=torch.channels_last) if device.type == "cuda" else images
+
+
+def _autocast(device: torch.device):
+    if device.type == "cuda":
+        return torch.autocast("cuda", dtype=torch.bfloat16)
+    return torch.autocast("cpu", enabled=False)
+
+
+def _fmt(value) -> str:
+    return "n/a" if value is None else f"{value:.4f}"
