@@ -1,0 +1,115 @@
+import dcmjs from './dcmjs.js';
+import { scanElements, pixelDataTag } from './elementScan.js';
+import { TransferSyntax } from './uids.js';
+
+/** The attributes the node needs from an instance, read without its pixel data. */
+export interface InstanceHeader {
+  sopClassUid?: string;
+  sopInstanceUid?: string;
+  seriesUid?: string;
+  studyUid?: string;
+  modality?: string;
+  instanceNumber?: number;
+  imagePositionPatient?: number[];
+  imageOrientationPatient?: number[];
+  imageType: string[];
+  seriesDescription?: string;
+  contrastBolusAgent?: string;
+  accessionNumber?: string;
+  imagesInAcquisition?: number;
+  numberOfFrames?: number;
+}
+
+export interface ParsedHeader {
+  header: InstanceHeader;
+  transferSyntaxUid?: string;
+  /** The pixel data tag was reached: every attribute before it was read. */
+  reachedPixelData: boolean;
+}
+
+const Tag = {
+  ImageType: 0x00080008,
+  SOPClassUID: 0x00080016,
+  SOPInstanceUID: 0x00080018,
+  AccessionNumber: 0x00080050,
+  Modality: 0x00080060,
+  SeriesDescription: 0x0008103e,
+  ContrastBolusAgent: 0x00180010,
+  StudyInstanceUID: 0x0020000d,
+  SeriesInstanceUID: 0x0020000e,
+  InstanceNumber: 0x00200013,
+  ImagePositionPatient: 0x00200032,
+  ImageOrientationPatient: 0x00200037,
+  ImagesInAcquisition: 0x00201002,
+  NumberOfFrames: 0x00280008,
+} as const;
+const wanted = new Set<number>(Object.values(Tag));
+const metaTransferSyntax = 0x00020010;
+
+/**
+ * Parses a Part 10 file's header up to (not including) the pixel data. Works on a prefix of
+ * the file too: `reachedPixelData` says whether it was long enough. Throws on malformed input
+ * (TruncatedError when the prefix ends inside an element).
+ */
+export function readHeader(file: Buffer): ParsedHeader {
+  if (file.length < 132 || file.toString('latin1', 128, 132) !== 'DICM') throw new Error('not a DICOM Part 10 file (no DICM prefix)');
+  // The meta group is always explicit VR LE; its first element gives its length.
+  if (file.length < 144 || file.readUInt32LE(132) !== 0x00000002) throw new Error('file meta group length missing');
+  const metaEnd = 144 + file.readUInt32LE(140);
+  const meta = scanElements(file.subarray(0, metaEnd), 132, true, new Set([metaTransferSyntax]));
+  const ts = meta.values.get(metaTransferSyntax)?.[0];
+  if (!ts) throw new Error('file meta has no TransferSyntaxUID');
+  if (ts === TransferSyntax.DeflatedExplicitVRLittleEndian || ts === '1.2.840.10008.1.2.2') {
+    return readWithDcmjs(file, ts);
+  }
+  const scan = scanElements(file, metaEnd, ts !== TransferSyntax.ImplicitVRLittleEndian, wanted);
+  return { transferSyntaxUid: ts, reachedPixelData: scan.reachedPixelData, header: toHeader((tag) => scan.values.get(tag)) };
+}
+
+/** Deflated and big endian data sets: dcmjs reads the whole file. */
+function readWithDcmjs(file: Buffer, ts: string): ParsedHeader {
+  const ab = file.buffer.slice(file.byteOffset, file.byteOffset + file.byteLength) as ArrayBuffer;
+  const d = dcmjs.data.DicomMessage.readFile(ab, { untilTag: '7FE00010', ignoreErrors: false, includeUntilTagValue: false }).dict;
+  const hex = (tag: number) => tag.toString(16).toUpperCase().padStart(8, '0');
+  return {
+    transferSyntaxUid: ts,
+    reachedPixelData: hex(pixelDataTag) in d,
+    header: toHeader((tag) => d[hex(tag)]?.Value?.map((x) => String(x).trim())),
+  };
+}
+
+function toHeader(values: (tag: number) => string[] | undefined): InstanceHeader {
+  const one = (tag: number) => nonEmpty(values(tag)?.[0]);
+  return {
+    sopClassUid: one(Tag.SOPClassUID),
+    sopInstanceUid: one(Tag.SOPInstanceUID),
+    seriesUid: one(Tag.SeriesInstanceUID),
+    studyUid: one(Tag.StudyInstanceUID),
+    modality: one(Tag.Modality),
+    instanceNumber: toNumber(one(Tag.InstanceNumber)),
+    imagePositionPatient: toNumbers(values(Tag.ImagePositionPatient)),
+    imageOrientationPatient: toNumbers(values(Tag.ImageOrientationPatient)),
+    imageType: (values(Tag.ImageType) ?? []).filter((s) => s !== ''),
+    seriesDescription: one(Tag.SeriesDescription),
+    contrastBolusAgent: one(Tag.ContrastBolusAgent),
+    accessionNumber: one(Tag.AccessionNumber),
+    imagesInAcquisition: toNumber(one(Tag.ImagesInAcquisition)),
+    numberOfFrames: toNumber(one(Tag.NumberOfFrames)),
+  };
+}
+
+function nonEmpty(s: string | undefined): string | undefined {
+  return s === undefined || s === '' ? undefined : s;
+}
+
+function toNumber(s: string | undefined): number | undefined {
+  if (s === undefined) return undefined;
+  const n = Number(s);
+  return Number.isFinite(n) ? n : undefined;
+}
+
+function toNumbers(values: string[] | undefined): number[] | undefined {
+  if (!values || values.length === 0) return undefined;
+  const out = values.map(Number);
+  return out.every(Number.isFinite) ? out : undefined;
+}

@@ -1,0 +1,380 @@
+import net from 'node:net';
+import tls from 'node:tls';
+import { EventEmitter } from 'node:events';
+import { PassThrough, type Writable } from 'node:stream';
+import './dcmjs.js';
+import dimse from 'dcmjs-dimse';
+import type { Logger } from '../log.js';
+import { errorMessage } from '../errors.js';
+import { DicomStatus, statusName, type StoreOutcome } from './status.js';
+import { acceptedTransferSyntaxes, implementationClassUid, implementationVersionName, SopClass, storageSopClassPrefix, TransferSyntax } from './uids.js';
+import { PduFramer, type StoreCommand } from './pduFramer.js';
+import { SocketFacade } from './socketFacade.js';
+
+const { Scp, Dataset, Implementation, constants, responses } = dimse;
+const { PresentationContextResult, RejectResult, RejectSource, RejectReason, AbortSource, AbortReason } = constants;
+type Association = dimse.association.Association;
+type CStoreRequest = dimse.requests.CStoreRequest;
+type CEchoRequest = dimse.requests.CEchoRequest;
+type PresentationContext = dimse.association.PresentationContext;
+
+// dcmjs-dimse logs through loglevel to the console; our own logger says what matters.
+dimse.log.setLevel('silent');
+
+export interface AssociationInfo {
+  id: number;
+  callingAe: string;
+  calledAe: string;
+  peerAddress: string;
+}
+
+export interface StoreRequestInfo {
+  association: AssociationInfo;
+  sopClassUid: string;
+  sopInstanceUid: string;
+  transferSyntaxUid: string;
+}
+
+/** One C-STORE data set on its way in. */
+export interface IncomingInstance {
+  /** Receives the data set's bytes as they arrive, in the accepted transfer syntax. */
+  readonly stream: Writable;
+  /** Data set bytes received so far. */
+  readonly bytes: number;
+  /** Called after the last byte: make the instance durable and say which status to answer. */
+  complete(): Promise<StoreOutcome>;
+  /** The association ended before the data set was complete: nothing was acknowledged. */
+  discard(reason: string): void;
+}
+
+/** The one seam between the network and the rest of the node. */
+export interface StoreHandler {
+  begin(request: StoreRequestInfo): IncomingInstance;
+}
+
+export interface ScpOptions {
+  aeTitle: string;
+  host: string;
+  port: number;
+  allowedCallingAeTitles: readonly string[];
+  allowedCallingHosts: readonly string[];
+  maxAssociations: number;
+  maxPduLength: number;
+  timeoutSeconds: number;
+  tls?: { cert: Buffer; key: Buffer; ca?: Buffer; requireClientCert: boolean };
+}
+
+export interface ScpEvents {
+  associationRejected: [info: AssociationInfo, reason: string];
+  associationAccepted: [info: AssociationInfo];
+  associationClosed: [info: AssociationInfo, durationMs: number];
+  stored: [info: StoreRequestInfo, outcome: StoreOutcome, bytes: number, durationMs: number];
+  protocolError: [peerAddress: string, reason: string];
+}
+
+/**
+ * A C-STORE SCP on dcmjs-dimse, bound to one host and port. It knows DICOM only: what happens
+ * to an instance is the StoreHandler's business.
+ */
+export class DicomServer extends EventEmitter<ScpEvents> {
+  private server: net.Server | undefined;
+  private readonly live = new Set<IchScp>();
+  private nextId = 1;
+
+  constructor(
+    private options: ScpOptions,
+    private readonly handler: StoreHandler,
+    private readonly log: Logger,
+  ) {
+    super();
+  }
+
+  get activeAssociations(): number {
+    return this.live.size;
+  }
+
+  get listening(): boolean {
+    return this.server?.listening ?? false;
+  }
+
+  address(): net.AddressInfo {
+    return this.server!.address() as net.AddressInfo;
+  }
+
+  /** New associations use the new policy; those in flight keep theirs. */
+  updatePolicy(options: Pick<ScpOptions, 'allowedCallingAeTitles' | 'allowedCallingHosts' | 'maxAssociations' | 'aeTitle'>): void {
+    this.options = { ...this.options, ...options };
+  }
+
+  async listen(): Promise<void> {
+    Implementation.setImplementationClassUid(implementationClassUid);
+    Implementation.setImplementationVersion(implementationVersionName);
+    Implementation.setMaxPduLength(this.options.maxPduLength);
+    const onSocket = (socket: net.Socket) => this.accept(socket);
+    const t = this.options.tls;
+    this.server = t
+      ? tls.createServer({ cert: t.cert, key: t.key, ca: t.ca, requestCert: t.requireClientCert, rejectUnauthorized: t.requireClientCert }, onSocket)
+      : net.createServer(onSocket);
+    this.server.on('tlsClientError', (err: Error, socket: tls.TLSSocket) => {
+      this.emit('protocolError', socket.remoteAddress ?? '?', `TLS handshake failed: ${err.message}`);
+    });
+    await new Promise<void>((resolve, reject) => {
+      this.server!.once('error', reject);
+      this.server!.listen(this.options.port, this.options.host, () => {
+        this.server!.off('error', reject);
+        resolve();
+      });
+    });
+  }
+
+  /** Stops accepting, waits up to drainMs for associations to finish, then aborts the rest. */
+  async close(drainMs: number): Promise<void> {
+    const closed = new Promise<void>((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));
+    const deadline = Date.now() + drainMs;
+    while (this.live.size > 0 && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    for (const scp of this.live) scp.abortNow('node shutting down');
+    await closed;
+  }
+
+  private accept(socket: net.Socket): void {
+    socket.setNoDelay(true);
+    const peerAddress = socket.remoteAddress ?? '?';
+    const timeoutMs = this.options.timeoutSeconds * 1000;
+    // dcmjs-dimse sees the socket through a facade fed by our framer, which streams data sets
+    // to disk and checks every length field first.
+    const facade = new SocketFacade(socket);
+    const scp = new IchScp(facade, { connectTimeout: timeoutMs, associationTimeout: timeoutMs, pduTimeout: timeoutMs }, {
+      server: this,
+      id: this.nextId++,
+      peerAddress,
+      options: this.options,
+      handler: this.handler,
+      log: this.log,
+    });
+    const framer = new PduFramer(
+      { maxDataPdu: Math.max(this.options.maxPduLength, 4 * 1024 * 1024), maxControlPdu: 1024 * 1024, maxCommand: 64 * 1024 },
+      {
+        forward: (pdu) => facade.emit('data', pdu),
+        storeBegin: (command) => scp.storeBegin(command),
+        storeData: (bytes) => {
+          if (!scp.storeData(bytes)) {
+            socket.pause();
+            scp.onDrain(() => socket.resume());
+          }
+        },
+        violation: (reason) => {
+          this.emit('protocolError', peerAddress, reason);
+          scp.abortNow(reason);
+        },
+      },
+    );
+    socket.on('data', (chunk: Buffer) => framer.push(chunk));
+    this.live.add(scp);
+    scp.on('networkError', (err: Error) => {
+      this.emit('protocolError', peerAddress, err.message);
+      socket.destroy();
+    });
+    socket.once('close', () => {
+      this.live.delete(scp);
+      scp.closed();
+    });
+  }
+
+  /** @internal for IchScp */
+  countLive(): number {
+    return this.live.size;
+  }
+}
+
+interface ScpContext {
+  server: DicomServer;
+  id: number;
+  peerAddress: string;
+  options: ScpOptions;
+  handler: StoreHandler;
+  log: Logger;
+}
+
+class IchScp extends Scp {
+  // Set by dcmjs-dimse's Network base class, missing from its type declarations.
+  declare association: Association | undefined;
+  declare socket: SocketFacade;
+  private info: AssociationInfo;
+  /** C-STORE data sets by message ID, from their command until their response. */
+  private readonly incoming = new Map<number, { instance: IncomingInstance; info: StoreRequestInfo; started: number }>();
+  private current: IncomingInstance | undefined;
+  private readonly openedAt = Date.now();
+  private accepted = false;
+  private log: Logger;
+
+  constructor(socket: SocketFacade, opts: ConstructorParameters<typeof Scp>[1], private readonly ctx: ScpContext) {
+    super(socket as unknown as net.Socket, opts);
+    this.info = { id: ctx.id, callingAe: '', calledAe: '', peerAddress: ctx.peerAddress };
+    this.log = ctx.log.child({ assoc: ctx.id, peer: ctx.peerAddress });
+  }
+
+  override associationRequested(association: Association): void {
+    this.association = association;
+    this.info = {
+      ...this.info,
+      callingAe: association.getCallingAeTitle().trim(),
+      calledAe: association.getCalledAeTitle().trim(),
+    };
+    this.log = this.log.child({ calling: this.info.callingAe, called: this.info.calledAe });
+    const refusal = this.policyRefusal();
+    if (refusal) {
+      this.log.warn({ reason: refusal.reason }, 'association rejected');
+      this.ctx.server.emit('associationRejected', this.info, refusal.reason);
+      this.sendAssociationReject(refusal.result, refusal.source, refusal.code);
+      return;
+    }
+    for (const { id } of association.getPresentationContexts()) {
+      negotiate(association.getPresentationContext(id));
+    }
+    this.accepted = true;
+    this.log.info('association accepted');
+    this.ctx.server.emit('associationAccepted', this.info);
+    this.sendAssociationAccept();
+  }
+
+  private policyRefusal(): { reason: string; result: number; source: number; code: number } | undefined {
+    const o = this.ctx.options;
+    const permanent = RejectResult.Permanent;
+    if (this.info.calledAe !== o.aeTitle) {
+      return { reason: `called AE title "${this.info.calledAe}" is not ours`, result: permanent, source: RejectSource.ServiceUser, code: RejectReason.CalledAeNotRecognized };
+    }
+    if (o.allowedCallingAeTitles.length > 0 && !o.allowedCallingAeTitles.includes(this.info.callingAe)) {
+      return { reason: `calling AE title "${this.info.callingAe}" is not allowed`, result: permanent, source: RejectSource.ServiceUser, code: RejectReason.CallingAeNotRecognized };
+    }
+    if (o.allowedCallingHosts.length > 0 && !o.allowedCallingHosts.includes(normaliseAddress(this.info.peerAddress))) {
+      return { reason: `peer address ${this.info.peerAddress} is not allowed`, result: permanent, source: RejectSource.ServiceUser, code: RejectReason.NoReasonGiven };
+    }
+    // This association is already counted among the live ones.
+    if (this.ctx.server.countLive() > o.maxAssociations) {
+      return { reason: `association limit (${o.maxAssociations}) reached`, result: RejectResult.Transient, source: RejectSource.ServiceProviderPresentation, code: RejectReason.LocalLimitExceeded };
+    }
+    return undefined;
+  }
+
+  override associationReleaseRequested(): void {
+    this.sendAssociationReleaseResponse();
+  }
+
+  override cEchoRequest(request: CEchoRequest, callback: (response: dimse.responses.CEchoResponse) => void): void {
+    const response = responses.CEchoResponse.fromRequest(request);
+    response.setStatus(DicomStatus.Success);
+    callback(response);
+  }
+
+  /** The framer saw a C-STORE-RQ: its data set starts streaming into a new instance. */
+  storeBegin(command: StoreCommand): void {
+    const context = this.association?.getPresentationContext(command.presentationContextId);
+    const info: StoreRequestInfo = {
+      association: this.info,
+      sopClassUid: command.sopClassUid,
+      sopInstanceUid: command.sopInstanceUid,
+      transferSyntaxUid: context?.getAcceptedTransferSyntaxUid() ?? TransferSyntax.ImplicitVRLittleEndian,
+    };
+    const instance = this.ctx.handler.begin(info);
+    this.incoming.set(command.messageId, { instance, info, started: Date.now() });
+    this.current = instance;
+  }
+
+  /** False when the instance's stream is full: the caller pauses the socket until onDrain. */
+  storeData(bytes: Buffer): boolean {
+    return this.current ? this.current.stream.write(bytes) : true;
+  }
+
+  onDrain(resume: () => void): void {
+    if (this.current) this.current.stream.once('drain', resume);
+    else resume();
+  }
+
+  /** dcmjs-dimse asks where the data set goes after the framer has already streamed it there. */
+  override createStoreWritableStream(_context: PresentationContext, request: CStoreRequest): Writable {
+    const entry = this.incoming.get(request.getMessageId());
+    return entry ? entry.instance.stream : new PassThrough();
+  }
+
+  override createDatasetFromStoreWritableStream(_writable: Writable, _context: PresentationContext, callback: (dataset: dimse.Dataset) => void): void {
+    // The data set lives in the spool, not in memory: hand dcmjs-dimse an empty one at once so
+    // its per-association state is reset before the next PDU arrives.
+    callback(new Dataset());
+  }
+
+  override cStoreRequest(request: CStoreRequest, callback: (response: dimse.responses.CStoreResponse) => void): void {
+    const entry = this.incoming.get(request.getMessageId());
+    this.current = undefined;
+    const respond = (outcome: StoreOutcome) => {
+      const response = responses.CStoreResponse.fromRequest(request);
+      response.setStatus(outcome.status);
+      if (outcome.comment && outcome.status !== DicomStatus.Success) {
+        response.setErrorComment(outcome.comment.slice(0, 64));
+      }
+      callback(response);
+    };
+    if (!entry) {
+      // A C-STORE without a data set: nothing to keep.
+      respond({ status: DicomStatus.CannotUnderstand, comment: 'C-STORE request without a data set' });
+      return;
+    }
+    entry.instance
+      .complete()
+      .catch((err: unknown): StoreOutcome => ({ status: DicomStatus.ProcessingFailure, comment: errorMessage(err) }))
+      .then((outcome) => {
+        this.incoming.delete(request.getMessageId());
+        const ms = Date.now() - entry.started;
+        const bytes = entry.instance.bytes;
+        const fields = { sop: entry.info.sopInstanceUid, status: statusName(outcome.status), bytes, ms };
+        if (outcome.status === DicomStatus.Success) this.log.debug(fields, 'instance stored');
+        else this.log.warn({ ...fields, reason: outcome.comment }, 'instance refused');
+        this.ctx.server.emit('stored', entry.info, outcome, bytes, ms);
+        if (this.socket.writable) respond(outcome);
+      });
+  }
+
+  /** Aborts the association at once (shutdown after the drain period). */
+  abortNow(reason: string): void {
+    this.log.warn({ reason }, 'association aborted');
+    if (this.association) this.sendAbort(AbortSource.ServiceProvider, AbortReason.NotSpecified);
+    this.socket.destroy();
+  }
+
+  /** The socket closed: anything not yet complete was never acknowledged. */
+  closed(): void {
+    // Instances still here were never acknowledged; completing ones finish on their own.
+    for (const { instance } of this.incoming.values()) {
+      if (!instance.stream.writableEnded) instance.discard('association closed before the data set was complete');
+    }
+    if (this.accepted) {
+      const ms = Date.now() - this.openedAt;
+      this.log.info({ ms }, 'association closed');
+      this.ctx.server.emit('associationClosed', this.info, ms);
+    }
+  }
+}
+
+/** Verification: uncompressed only. Storage: our preference order, not the proposal's. */
+function negotiate(context: PresentationContext): void {
+  const abstract = context.getAbstractSyntaxUid();
+  const proposed = context.getTransferSyntaxUids();
+  let order: readonly string[];
+  if (abstract === SopClass.Verification) {
+    order = [TransferSyntax.ExplicitVRLittleEndian, TransferSyntax.ImplicitVRLittleEndian];
+  } else if (abstract.startsWith(storageSopClassPrefix)) {
+    order = acceptedTransferSyntaxes;
+  } else {
+    context.setResult(PresentationContextResult.RejectAbstractSyntaxNotSupported);
+    return;
+  }
+  const chosen = order.find((ts) => proposed.includes(ts));
+  if (chosen) context.setResult(PresentationContextResult.Accept, chosen);
+  else context.setResult(PresentationContextResult.RejectTransferSyntaxesNotSupported);
+}
+
+/** "::ffff:10.0.0.5" (IPv4 on a dual-stack socket) compares as "10.0.0.5". */
+export function normaliseAddress(address: string): string {
+  return address.startsWith('::ffff:') ? address.slice(7) : address;
+}
