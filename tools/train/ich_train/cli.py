@@ -12,8 +12,10 @@ DEFAULT_WINDOWS_JSON = json.dumps([w.to_json() for w in DEFAULT_WINDOWS])
 
 
 def _progress():
-    from tqdm import tqdm
-
+    try:
+        from tqdm import tqdm
+    except ImportError:  # e.g. the GPU machine: plain logs instead of bars
+        return None
     return tqdm
 
 
@@ -83,7 +85,8 @@ def cmd_export(args) -> int:
 def cmd_quantize(args) -> int:
     from .quantize import quantize_model
 
-    report = quantize_model(Path(args.model), Path(args.out), calibration=args.calibration, seed=args.seed)
+    report = quantize_model(Path(args.model), Path(args.out), calibration=args.calibration, seed=args.seed,
+                            mode=args.mode)
     print(json.dumps(report, indent=2))
     return 0
 
@@ -147,6 +150,11 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--phantom-slices", type=int, default=32, dest="phantom_slices")
     train.add_argument("--phantom-matrix", type=int, default=512, dest="phantom_matrix")
     train.add_argument("--phantom-bleed-probability", type=float, default=0.5, dest="phantom_bleed_probability")
+    train.add_argument("--real-backgrounds", dest="real_backgrounds",
+                       help="folder of real head CT DICOM: synthetic bleeds are inserted into its slices")
+    train.add_argument("--real-variants", type=int, default=2, dest="real_variants", help="draws per real slice")
+    train.add_argument("--real-insert-probability", type=float, default=0.6, dest="real_insert_probability")
+    train.add_argument("--no-augment", action="store_false", dest="augment", help="no random left-right flips")
     train.add_argument("--resume", help="checkpoint.pt to continue from")
     train.set_defaults(func=cmd_train)
 
@@ -178,8 +186,9 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--thresholds", default="precision", help="precision | recall | fixed:<value>")
     export.set_defaults(func=cmd_export)
 
-    quantize = commands.add_parser("quantize", help="int8 static quantization (needs onnxruntime)")
+    quantize = commands.add_parser("quantize", help="int8 model: static (needs onnxruntime) or weights-only")
     quantize.add_argument("model")
+    quantize.add_argument("--mode", choices=["static", "weights"], default="static")
     quantize.add_argument("--out", required=True)
     quantize.add_argument("--calibration", type=int, default=64, help="phantom slices for calibration")
     quantize.add_argument("--seed", type=int, default=7)

@@ -1,16 +1,15 @@
-"""Datasets and splits: DICOM slices (RSNA layout or wide CSV) and rendered phantoms."""
+"""Datasets and splits of DICOM slices: RSNA layout, wide CSV, real backgrounds with inserted bleeds."""
 from pathlib import Path
 from typing import List, Optional, Sequence, Tuple
 
 import numpy as np
 import pandas as pd
 import torch
-import torch.nn.functional as F
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import Dataset
 
 from .contract import CLASSES, Window
 from .labels import read_rsna_long, read_wide
-from .phantom import random_series_params, render_series, slice_labels
+from .phantom_data import preprocess_torch
 from .preprocess import preprocess_file
 
 
@@ -66,18 +65,6 @@ def split_by_image(count: int, test_fraction: float, seed: int) -> np.ndarray:
     return mask
 
 
-def preprocess_torch(hu: torch.Tensor, windows: Sequence[Window], size: int) -> torch.Tensor:
-    """Batched windows + bilinear resize of HU images [N, H, W] -> [N, C, size, size].
-
-    Same arithmetic as preprocess.tensor_from_hu (torch's half-pixel bilinear without
-    antialiasing equals cv2.INTER_LINEAR); used where phantoms are rendered on the fly."""
-    channels = [(hu.clamp(w.low, w.low + w.width) - w.low) / w.width for w in windows]
-    stacked = torch.stack(channels, dim=1)
-    if stacked.shape[-2:] == (size, size):
-        return stacked
-    return F.interpolate(stacked, size=(size, size), mode="bilinear", align_corners=False)
-
-
 class DicomSlices(Dataset):
     """Slices of a wide table, preprocessed by the reference; optional .npy cache."""
 
@@ -103,53 +90,36 @@ class DicomSlices(Dataset):
         return torch.from_numpy(tensor), self.labels[index]
 
 
-def render_phantom_tensors(seed: int, slices: int, matrix: int, windows: Sequence[Window], size: int,
-                           bleed_probability: float = 0.5, device: str = "cpu") -> Tuple[torch.Tensor, torch.Tensor]:
-    """One phantom series as model inputs [slices, C, size, size] and labels [slices, 6]."""
-    g = torch.Generator().manual_seed(seed)
-    params = random_series_params(g, bleed_probability)
-    hu, masks = render_series(params, slices, matrix, generator=g, device=device)
-    return preprocess_torch(hu, windows, size), slice_labels(masks, 250.0 / matrix)
+def dicom_files(folder: Path) -> List[Path]:
+    return sorted(p for p in Path(folder).rglob("*.dcm") if p.is_file())
 
 
-class _PhantomSeriesRender(Dataset):
-    def __init__(self, seeds, slices, matrix, windows, size, bleed_probability):
-        self.seeds, self.args = list(seeds), (slices, matrix, list(windows), size, bleed_probability)
+class RealBackgroundSlices(Dataset):
+    """Real slices with synthetic bleeds inserted (realbg.py), `variants` draws per slice,
+    held in memory as float16 model inputs. Series ids are the files' PatientID."""
 
-    def __len__(self):
-        return len(self.seeds)
+    def __init__(self, paths: Sequence[Path], variants: int, windows: Sequence[Window], size: int, seed: int,
+                 insert_probability: float = 0.6, progress=None):
+        from .dicom_pixels import read_decodable
+        from .preprocess import hu_from_dataset
+        from .realbg import insert_lesions, labels_row
 
-    def __getitem__(self, index):
-        torch.set_num_threads(1)
-        tensors, labels = render_phantom_tensors(self.seeds[index], *self.args)
-        return tensors.half(), labels, self.seeds[index]
-
-
-class PhantomSlices(Dataset):
-    """Slices of pre-rendered phantom series held in memory as float16 (series id = seed)."""
-
-    def __init__(self, seeds: Sequence[int], slices: int, matrix: int, windows: Sequence[Window], size: int,
-                 bleed_probability: float = 0.5, workers: int = 0, cache_dir: Optional[Path] = None, progress=None):
-        images, labels, series = [], [], []
-        todo = []
-        for seed in seeds:
-            cached = cache_dir / f"phantom_{seed}_{slices}_{matrix}_{size}.pt" if cache_dir else None
-            if cached and cached.is_file():
-                tensors, lab = torch.load(cached)
-                images.append(tensors), labels.append(lab), series.extend([seed] * len(lab))
-            else:
-                todo.append(seed)
-        render = _PhantomSeriesRender(todo, slices, matrix, windows, size, bleed_probability)
-        loader = DataLoader(render, batch_size=None, num_workers=workers)
-        for tensors, lab, seed in (progress(loader, total=len(todo)) if progress else loader):
-            if cache_dir:
-                cache_dir.mkdir(parents=True, exist_ok=True)
-                torch.save((tensors, lab), cache_dir / f"phantom_{seed}_{slices}_{matrix}_{size}.pt")
-            images.append(tensors), labels.append(lab), series.extend([seed] * len(lab))
-        self.images = torch.cat(images) if images else torch.empty(0, len(windows), size, size, dtype=torch.half)
-        self.labels = torch.cat(labels) if labels else torch.empty(0, len(CLASSES))
-        self.series = series
-        self.z = [index % slices for index in range(len(series))]
+        images, labels, self.patients, self.ids = [], [], [], []
+        items = list(enumerate(paths))
+        for index, path in (progress(items, desc="real backgrounds") if progress else items):
+            ds = read_decodable(Path(path))
+            hu = hu_from_dataset(ds)
+            pixel = float(ds.PixelSpacing[0]) if "PixelSpacing" in ds else 0.5
+            for variant in range(variants):
+                g = torch.Generator().manual_seed(seed * 1_000_003 + index * 97 + variant)
+                inserted, present = insert_lesions(hu, pixel, g, insert_probability)
+                tensor = preprocess_torch(torch.from_numpy(np.asarray(inserted, np.float32))[None], windows, size)[0]
+                images.append(tensor.half())
+                labels.append(labels_row(present))
+                self.patients.append(str(ds.get("PatientID", path)))
+                self.ids.append(f"{ds.SOPInstanceUID}-v{variant}")
+        self.images = torch.stack(images) if images else torch.empty(0, len(windows), size, size, dtype=torch.half)
+        self.labels = torch.tensor(labels, dtype=torch.float32).reshape(-1, len(CLASSES))
 
     def __len__(self) -> int:
         return len(self.labels)

@@ -4,6 +4,7 @@ The graph takes `input` float32 [batch, 3, size, size] (dynamic batch) and retur
 float32 [batch, 6], sigmoid applied inside. metadata_props carry ich.classes, ich.windows,
 ich.input, ich.output, ich.thresholds (JSON object class -> threshold) and ich.model.
 """
+import inspect
 import json
 import shutil
 import subprocess
@@ -68,7 +69,7 @@ def export_onnx(model: torch.nn.Module, path: Path, *, size: int, windows: Seque
         raw = Path(tmp) / "raw.onnx"
         torch.onnx.export(wrapped, example, str(raw), input_names=[INPUT_NAME], output_names=[OUTPUT_NAME],
                           dynamic_axes={INPUT_NAME: {0: "batch"}, OUTPUT_NAME: {0: "batch"}},
-                          opset_version=OPSET, do_constant_folding=True)
+                          opset_version=OPSET, do_constant_folding=True, **_torchscript_exporter())
         proto = onnx.load(str(raw))
     set_metadata(proto, {
         "ich.classes": CLASSES,
@@ -82,6 +83,12 @@ def export_onnx(model: torch.nn.Module, path: Path, *, size: int, windows: Seque
     onnx.checker.check_model(proto)
     onnx.save(proto, str(path))
     return proto
+
+
+def _torchscript_exporter() -> dict:
+    # torch >= 2.9 defaults to the dynamo exporter (needs onnxscript, picks its own opset);
+    # the TorchScript exporter keeps opset 17 and dynamic_axes on torch 1.13 and 2.x alike.
+    return {"dynamo": False} if "dynamo" in inspect.signature(torch.onnx.export).parameters else {}
 
 
 def set_metadata(proto: onnx.ModelProto, values: Dict[str, object]) -> None:
@@ -188,7 +195,7 @@ def check_batch(config) -> np.ndarray:
     """Realistic inputs for the torch-vs-ONNX check: slices of a phantom series with bleeds
     (random noise would drive every probability to 0 or 1 and hide differences)."""
     from .contract import windows_from_json
-    from .data import render_phantom_tensors
+    from .phantom_data import render_phantom_tensors
 
     tensors, _ = render_phantom_tensors(20240101, 8, 256, windows_from_json(config.windows), config.size, 1.0)
     return tensors.numpy().astype(np.float32)

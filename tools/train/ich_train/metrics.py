@@ -8,7 +8,6 @@ positives) are 0, as sklearn's zero_division=0; an AUC with only one label value
 from typing import Dict, List, Optional, Sequence
 
 import numpy as np
-from sklearn.metrics import roc_auc_score
 
 from .contract import CLASSES, RSNA_LOGLOSS_WEIGHTS
 
@@ -95,12 +94,21 @@ def any_sweep(y: np.ndarray, p: np.ndarray, levels: Sequence[float] = PRECISION_
     return rows
 
 
+def binary_auc(y: np.ndarray, scores: np.ndarray) -> Optional[float]:
+    """ROC AUC as the Mann-Whitney statistic with average ranks: a tied positive/negative
+    pair counts half (the same number as sklearn's roc_auc_score). None for one label only."""
+    y = np.asarray(y).astype(bool)
+    n_pos, n_neg = int(y.sum()), int((~y).sum())
+    if n_pos == 0 or n_neg == 0:
+        return None
+    _, inverse, counts = np.unique(np.asarray(scores), return_inverse=True, return_counts=True)
+    ends = np.cumsum(counts)
+    ranks = (ends - (counts - 1) / 2.0)[inverse]  # 1-based average rank of each tie group
+    return float((ranks[y].sum() - n_pos * (n_pos + 1) / 2.0) / (n_pos * n_neg))
+
+
 def roc_auc(y: np.ndarray, p: np.ndarray) -> Dict[str, Optional[float]]:
-    """ROC AUC per class (sklearn's roc_auc_score: tied scores count half)."""
-    return {
-        cls: float(roc_auc_score(y[:, i], p[:, i])) if 0 < y[:, i].sum() < len(y) else None
-        for i, cls in enumerate(CLASSES)
-    }
+    return {cls: binary_auc(y[:, i], p[:, i]) for i, cls in enumerate(CLASSES)}
 
 
 def log_loss_per_class(y: np.ndarray, p: np.ndarray) -> Dict[str, float]:

@@ -8,7 +8,7 @@ from torch.utils.data import DataLoader
 
 from .contract import windows_from_json
 from .data import DicomSlices, load_table
-from .train import load_checkpoint, pick_device, predict, predictions_table
+from .train import load_checkpoint, pick_device, predict, write_predictions
 
 
 def predict_to_csv(checkpoint: Path, labels: Path, images: Optional[Path], out: Path, batch: int, workers: int,
@@ -21,5 +21,5 @@ def predict_to_csv(checkpoint: Path, labels: Path, images: Optional[Path], out: 
     series = table["series_instance_uid"] if "series_instance_uid" in table else table["sop_instance_uid"]
     z = table["z"] if "z" in table else [0.0] * len(table)
     out.parent.mkdir(parents=True, exist_ok=True)
-    predictions_table(list(table["sop_instance_uid"]), list(series), list(z), probs).to_csv(out, index=False)
+    write_predictions(out, list(table["sop_instance_uid"]), list(series), list(z), probs)
     return len(table)

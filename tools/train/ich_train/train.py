@@ -1,4 +1,5 @@
 """Training loop: weighted BCE, Adam, checkpoints and resume, validation each epoch."""
+import csv
 import json
 import random
 import time
@@ -7,15 +8,17 @@ from pathlib import Path
 from typing import List, Optional
 
 import numpy as np
-import pandas as pd
 import torch
 import torch.nn.functional as F
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import ConcatDataset, DataLoader, Dataset
 
 from .contract import CLASSES, DEFAULT_WINDOWS, PAPER_LOSS_WEIGHTS, Window, windows_from_json
-from .data import DicomSlices, PhantomSlices, load_table, split_by_group, split_by_image
 from .metrics import evaluate
 from .models import build_model
+from .phantom_data import PhantomSlices
+
+# DICOM data (data.py) needs pydicom, OpenCV and pandas, which the GPU machine lacks: it is
+# imported only when --labels or --real-backgrounds asks for it.
 
 
 @dataclass
@@ -45,6 +48,10 @@ class TrainConfig:
     phantom_slices: int = 32
     phantom_matrix: int = 512
     phantom_bleed_probability: float = 0.5
+    real_backgrounds: Optional[str] = None
+    real_variants: int = 2
+    real_insert_probability: float = 0.6
+    augment: bool = True
     resume: Optional[str] = None
 
 
@@ -70,36 +77,67 @@ class Split:
 
 
 def build_split(config: TrainConfig, windows: List[Window], progress=None) -> Split:
-    """Train/validation datasets from phantoms (split by series) or DICOM (split by patient
-    or, for comparison with the seed paper, by image)."""
+    """Train/validation data from any mix of phantoms (split by series), real backgrounds
+    with inserted bleeds (split by series folder, one patient each in ../shared/data) and
+    labelled DICOM (split by patient or, as the seed paper did, by image)."""
     cache = Path(config.cache) if config.cache else None
+    train_parts, val_parts, ids, series, z = [], [], [], [], []
     if config.phantoms:
         n_val = max(1, int(round(config.val_fraction * config.phantoms)))
         seeds = list(range(config.seed * 1_000_000, config.seed * 1_000_000 + config.phantoms))
+        device = str(pick_device(config.device)) if config.device != "cpu" else "cpu"
         make = lambda chosen: PhantomSlices(chosen, config.phantom_slices, config.phantom_matrix, windows, config.size,
-                                            config.phantom_bleed_probability, config.workers, cache, progress)
+                                            config.phantom_bleed_probability, config.workers, cache, progress, device)
         train, val = make(seeds[n_val:]), make(seeds[:n_val])
-        ids = [f"phantom-{s}-{z}" for s, z in zip(val.series, val.z)]
-        return Split(train, val, ids, [f"phantom-{s}" for s in val.series], [float(z) for z in val.z])
-    if not config.labels:
-        raise ValueError("no training data: give --labels (and --images for the RSNA layout) or --phantoms N")
-    table = load_table(Path(config.labels), Path(config.images) if config.images else None)
+        train_parts.append(train), val_parts.append(val)
+        ids += [f"phantom-{s}-{k}" for s, k in zip(val.series, val.z)]
+        series += [f"phantom-{s}" for s in val.series]
+        z += [float(k) for k in val.z]
+    if config.real_backgrounds:
+        from .data import RealBackgroundSlices, dicom_files
+
+        files = dicom_files(Path(config.real_backgrounds))
+        folders = sorted({str(p.parent) for p in files})
+        if not files:
+            raise FileNotFoundError(f"--real-backgrounds {config.real_backgrounds}: no .dcm files")
+        n_val = max(1, int(round(config.val_fraction * len(folders))))
+        held_out = set(np.random.default_rng(config.seed).permutation(folders)[:n_val].tolist())
+        make = lambda chosen, variants, seed: RealBackgroundSlices(chosen, variants, windows, config.size, seed,
+                                                                    config.real_insert_probability, progress)
+        train = make([p for p in files if str(p.parent) not in held_out], config.real_variants, config.seed)
+        val = make([p for p in files if str(p.parent) in held_out], 1, config.seed + 1)
+        train_parts.append(train), val_parts.append(val)
+        ids += val.ids
+        series += [f"real-{patient}" for patient in val.patients]
+        z += [0.0] * len(val)
+    if config.labels:
+        import pandas as pd
+
+        from .data import DicomSlices, load_table
+
+        table = load_table(Path(config.labels), Path(config.images) if config.images else None)
+        test = _dicom_test_mask(table, config)
+        train_table, val_table = table[~test].reset_index(drop=True), table[test].reset_index(drop=True)
+        train_parts.append(DicomSlices(train_table, windows, config.size, cache))
+        val_parts.append(DicomSlices(val_table, windows, config.size, cache))
+        ids += list(val_table["sop_instance_uid"])
+        series += list(val_table.get("series_instance_uid", val_table["sop_instance_uid"]).astype(str))
+        z += list(val_table.get("z", pd.Series([0.0] * len(val_table))).astype(float))
+    if not train_parts:
+        raise ValueError("no training data: give --phantoms N, --real-backgrounds DIR and/or --labels CSV")
+    return Split(ConcatDataset(train_parts), ConcatDataset(val_parts), ids, series, z)
+
+
+def _dicom_test_mask(table, config: TrainConfig) -> np.ndarray:
+    from .data import split_by_group, split_by_image
+
     if config.split == "patient":
         if "patient_id" not in table or table["patient_id"].fillna("").eq("").all():
             raise ValueError("--split patient needs PatientID for every image (wide CSV column patient_id)")
-        test = split_by_group(table["patient_id"].astype(str), config.val_fraction, config.seed)
-    elif config.split == "image":
-        test = split_by_image(len(table), config.val_fraction, config.seed)
-    else:
-        raise ValueError(f"unknown split {config.split!r}: patient or image")
-    train_table, val_table = table[~test].reset_index(drop=True), table[test].reset_index(drop=True)
-    return Split(
-        DicomSlices(train_table, windows, config.size, cache),
-        DicomSlices(val_table, windows, config.size, cache),
-        list(val_table["sop_instance_uid"]),
-        list(val_table.get("series_instance_uid", val_table["sop_instance_uid"]).astype(str)),
-        list(val_table.get("z", pd.Series([0.0] * len(val_table))).astype(float)),
-    )
+        return split_by_group(table["patient_id"].astype(str), config.val_fraction, config.seed)
+    if config.split == "image":
+        return split_by_image(len(table), config.val_fraction, config.seed)
+    raise ValueError(f"unknown split {config.split!r}: patient or image")
 
 
 @torch.no_grad()
@@ -150,6 +188,8 @@ def train(config: TrainConfig, progress=None, log=print) -> dict:
         epoch_start, epoch_seen, running = time.time(), 0, 0.0
         bar = progress(train_loader, desc=f"epoch {epoch + 1}/{config.epochs}") if progress else train_loader
         for images, y in bar:
+            if config.augment:
+                images = random_flips(images, generator)
             images, y = _to_device(images, device), y.to(device)
             with _autocast(device):
                 logits = model(images)
@@ -190,29 +230,40 @@ def load_checkpoint(path: Path):
     return model.eval(), config, state.get("metrics", {})
 
 
-def predictions_table(ids, series, z, probs: np.ndarray) -> pd.DataFrame:
-    table = pd.DataFrame({"sop_instance_uid": ids, "series_instance_uid": series, "z": z})
-    for i, cls in enumerate(CLASSES):
-        table[cls] = probs[:, i]
-    return table
+def write_predictions(path: Path, ids, series, z, values: np.ndarray) -> None:
+    """The predictions CSV `eval` reads: sop_instance_uid, series_instance_uid, z, 6 classes."""
+    with open(path, "w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["sop_instance_uid", "series_instance_uid", "z"] + CLASSES)
+        for row in zip(ids, series, z, values.tolist()):
+            writer.writerow(list(row[:3]) + [repr(v) if isinstance(v, float) else v for v in row[3]])
 
 
 def _write_outputs(out, model, optimizer, config, epoch, step, metrics, split, probs, labels):
     torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(), "epoch": epoch, "step": step,
                 "config": asdict(config), "metrics": metrics}, out / "checkpoint.tmp")
     (out / "checkpoint.tmp").replace(out / "checkpoint.pt")  # a crash never leaves half a checkpoint
-    predictions_table(split.val_ids, split.val_series, split.val_z, probs).to_csv(out / "val_predictions.csv", index=False)
-    predictions_table(split.val_ids, split.val_series, split.val_z, labels.astype(int)).to_csv(out / "val_labels.csv", index=False)
+    write_predictions(out / "val_predictions.csv", split.val_ids, split.val_series, split.val_z, probs)
+    write_predictions(out / "val_labels.csv", split.val_ids, split.val_series, split.val_z, labels.astype(int))
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2))
+
+
+def random_flips(images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """Left-right mirror of about half the batch: bleeds occur on either side."""
+    flip = torch.rand(len(images), generator=generator) < 0.5
+    images = images.clone()
+    images[flip] = images[flip].flip(-1)
+    return images
 
 
 def _done(step: int, max_steps: Optional[int]) -> bool:
     return max_steps is not None and step >= max_steps
 
 
-def _loader_workers(dataset: Dataset, workers: int) -> int:
-    # Phantom slices already sit in memory: worker processes would only copy them.
-    return 0 if isinstance(dataset, PhantomSlices) else workers
+def _loader_workers(dataset: ConcatDataset, workers: int) -> int:
+    # In-memory slices (phantoms, real backgrounds): worker processes would only copy them.
+    in_memory = all(hasattr(part, "images") for part in dataset.datasets)
+    return 0 if in_memory else workers
 
 
 def _to_device(images: torch.Tensor, device: torch.device) -> torch.Tensor:

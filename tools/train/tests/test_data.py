@@ -9,7 +9,8 @@ import torch
 
 from conftest import GOLDEN_DIR
 from ich_train.contract import CLASSES, DEFAULT_WINDOWS
-from ich_train.data import preprocess_torch, split_by_group, split_by_image
+from ich_train.data import split_by_group, split_by_image
+from ich_train.phantom_data import preprocess_torch
 from ich_train.labels import read_rsna_long, read_wide
 from ich_train.phantom import Lesion, random_series_params, render_series, slice_labels
 from ich_train.preprocess import hu_from_dataset, tensor_from_hu

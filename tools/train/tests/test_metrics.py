@@ -46,6 +46,17 @@ def test_auc_counts_ties_as_half():
     assert auc["subdural"] is None  # no positive
 
 
+def test_auc_equals_sklearn_on_tied_random_scores():
+    from sklearn.metrics import roc_auc_score
+
+    rng = np.random.default_rng(4)
+    y = rng.random(500) < 0.2
+    scores = np.round(rng.random(500) * (0.5 + y), 1)  # coarse rounding makes many ties
+    from ich_train.metrics import binary_auc
+
+    assert binary_auc(y, scores) == pytest.approx(roc_auc_score(y, scores), abs=1e-12)
+
+
 def test_thresholds_at_fixed_precision_and_recall():
     # precision at p >= 0.1, 0.35, 0.4, 0.9: 0.5, 0.667, 0.5, 1.0
     assert threshold_at_precision(Y_ANY, P_ANY, 0.6) == 0.35
