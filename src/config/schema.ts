@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { compilePattern } from '../series/selection.js';
 
 // AE titles: 1-16 characters of the default repertoire, no backslash (PS3.5 6.2, VR AE).
 const aeTitle = z
@@ -78,6 +79,15 @@ const model = z
   })
   .strict();
 
+function isPattern(p: string): boolean {
+  try {
+    compilePattern(p);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 const selection = z
   .object({
     modalities: z.array(z.string().min(1)).default(['CT']),
@@ -87,7 +97,7 @@ const selection = z
     /** A series is skipped when any ImageType value matches (case-insensitive). */
     excludeImageTypes: z.array(z.string()).default(['LOCALIZER']),
     /** Regular expressions on SeriesDescription that exclude a series (e.g. "(?i)bone"). */
-    excludeSeriesDescriptions: z.array(z.string()).default([]),
+    excludeSeriesDescriptions: z.array(z.string().refine(isPattern, 'not a valid regular expression')).default([]),
     /** Skip series with ContrastBolusAgent present. */
     excludeContrast: z.boolean().default(false),
   })

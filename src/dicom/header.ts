@@ -23,6 +23,8 @@ export interface InstanceHeader {
 export interface ParsedHeader {
   header: InstanceHeader;
   transferSyntaxUid?: string;
+  /** From the file meta: the SOP class of files whose data set lacks one (RSNA). */
+  mediaStorageSopClassUid?: string;
   /** The pixel data tag was reached: every attribute before it was read. */
   reachedPixelData: boolean;
 }
@@ -44,6 +46,7 @@ const Tag = {
   NumberOfFrames: 0x00280008,
 } as const;
 const wanted = new Set<number>(Object.values(Tag));
+const metaSopClass = 0x00020002;
 const metaTransferSyntax = 0x00020010;
 
 /**
@@ -56,14 +59,15 @@ export function readHeader(file: Buffer): ParsedHeader {
   // The meta group is always explicit VR LE; its first element gives its length.
   if (file.length < 144 || file.readUInt32LE(132) !== 0x00000002) throw new Error('file meta group length missing');
   const metaEnd = 144 + file.readUInt32LE(140);
-  const meta = scanElements(file.subarray(0, metaEnd), 132, true, new Set([metaTransferSyntax]));
+  const meta = scanElements(file.subarray(0, metaEnd), 132, true, new Set([metaTransferSyntax, metaSopClass]));
   const ts = meta.values.get(metaTransferSyntax)?.[0];
   if (!ts) throw new Error('file meta has no TransferSyntaxUID');
+  const mediaStorageSopClassUid = nonEmpty(meta.values.get(metaSopClass)?.[0]);
   if (ts === TransferSyntax.DeflatedExplicitVRLittleEndian || ts === '1.2.840.10008.1.2.2') {
-    return readWithDcmjs(file, ts);
+    return { ...readWithDcmjs(file, ts), mediaStorageSopClassUid };
   }
   const scan = scanElements(file, metaEnd, ts !== TransferSyntax.ImplicitVRLittleEndian, wanted);
-  return { transferSyntaxUid: ts, reachedPixelData: scan.reachedPixelData, header: toHeader((tag) => scan.values.get(tag)) };
+  return { transferSyntaxUid: ts, mediaStorageSopClassUid, reachedPixelData: scan.reachedPixelData, header: toHeader((tag) => scan.values.get(tag)) };
 }
 
 /** Deflated and big endian data sets: dcmjs reads the whole file. */

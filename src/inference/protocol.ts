@@ -1,0 +1,62 @@
+/** Messages between the main thread and an inference worker. */
+import type { ProviderName } from '../config/schema.js';
+import type { InputSpec } from '../imaging/types.js';
+
+export interface WorkerSetup {
+  modelPath: string;
+  /** Tried in order; the first that starts is used. */
+  providers: ProviderName[];
+  intraOpThreads: number;
+  deviceId: number;
+  input: InputSpec & { name: string };
+  outputName: string;
+  classCount: number;
+}
+
+export interface ProviderAttempt {
+  provider: ProviderName;
+  reason: string;
+}
+
+export type WorkerReady =
+  | { type: 'ready'; provider: ProviderName; fallbacks: ProviderAttempt[]; sessionMs: number }
+  | { type: 'failed'; attempts: ProviderAttempt[] };
+
+export interface BatchItem {
+  /** Caller's identifier, echoed back (the SOP Instance UID or a file path). */
+  key: string;
+  path: string;
+}
+
+export interface BatchRequest {
+  type: 'batch';
+  id: number;
+  items: BatchItem[];
+  /** Return each slice's model input, for --dump-tensor. */
+  wantTensors: boolean;
+}
+
+export interface ItemResult {
+  key: string;
+  /** One probability per class, in the model's order. */
+  probs?: number[];
+  /** Why the slice could not be classified (decode errors and the like). */
+  error?: string;
+  preprocessMs: number;
+  /** The model input [C, size, size], when asked for. */
+  tensor?: Float32Array;
+}
+
+export interface BatchResponse {
+  type: 'result';
+  id: number;
+  items: ItemResult[];
+  /** Wall time of session.run for the whole batch. */
+  inferenceMs: number;
+}
+
+export interface BatchFailure {
+  type: 'error';
+  id: number;
+  message: string;
+}

@@ -1,0 +1,70 @@
+import type { Config } from '../config/schema.js';
+import type { SeriesStore } from '../store/series.js';
+import type { SeriesResult } from '../series/result.js';
+import type { ModelInfo } from '../series/result.js';
+import { decideSeries } from '../series/decide.js';
+import type { Logger } from '../log.js';
+
+export interface DecisionModel {
+  classes: readonly string[];
+  thresholds: Readonly<Record<string, number>>;
+  info: ModelInfo;
+}
+
+/**
+ * Complete series -> decision. A series is complete after series.idleSeconds without a new
+ * slice (or when its expected slice count is reached) and once all its slices are classified.
+ * The decision and its outputs (`onDecided`, e.g. outbox rows) commit in one transaction.
+ */
+export class DecideStage {
+  constructor(
+    private readonly store: SeriesStore,
+    private readonly settings: () => { series: Config['series']; model: DecisionModel },
+    private readonly log: Logger,
+    private readonly onDecided: (result: SeriesResult) => void = () => undefined,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  async runOnce(): Promise<boolean> {
+    const now = this.now();
+    const { series, model } = this.settings();
+    const due = this.store.dueSeries(now - series.idleSeconds * 1000);
+    for (const row of due) {
+      const log = this.log.child({ series: row.seriesUid, revision: row.revision });
+      const outcome = decideSeries(row, this.store.slicesOf(row.seriesUid), {
+        classes: model.classes,
+        thresholds: model.thresholds,
+        model: model.info,
+        series,
+        now,
+      });
+      if (outcome.kind === 'skipped') {
+        if (this.store.recordSkip(row.seriesUid, row.revision, outcome.reason, now)) log.info({ reason: outcome.reason }, 'series skipped');
+        continue;
+      }
+      const result = outcome.result;
+      const committed = this.store.db.transaction(() => {
+        if (!this.store.recordDecision(result)) return false;
+        this.onDecided(result);
+        return true;
+      })();
+      if (!committed) continue;
+      log.info(
+        {
+          decision: result.decision,
+          flagged: result.flagged,
+          scores: roundAll(result.scores),
+          slices: result.sliceCount,
+          failed: result.failedSlices,
+          sinceLastSliceMs: now - row.lastReceivedAt,
+        },
+        'series decided',
+      );
+    }
+    return false;
+  }
+}
+
+function roundAll(scores: Record<string, number>): Record<string, number> {
+  return Object.fromEntries(Object.entries(scores).map(([k, v]) => [k, Math.round(v * 1000) / 1000]));
+}
