@@ -1,0 +1,97 @@
+import type { Db } from './db.js';
+
+export type OutputKind = 'sr' | 'kos' | 'email' | 'forward';
+
+export interface NewOutput {
+  /** Unique: the same output is never queued twice, whatever restarts happen. */
+  key: string;
+  seriesUid: string | null;
+  kind: OutputKind;
+  destination: string;
+  /** DICOM payload, relative to dataDir. */
+  payloadPath: string | null;
+  /** JSON for emails. */
+  payload: string | null;
+}
+
+export interface OutboxRow extends NewOutput {
+  id: number;
+  state: 'pending' | 'sent' | 'failed';
+  attempts: number;
+  nextAttemptAt: number;
+  lastError: string | null;
+  lastStatus: number | null;
+  createdAt: number;
+  sentAt: number | null;
+}
+
+const columns = `id, key, series_uid AS seriesUid, kind, destination, payload_path AS payloadPath, payload, state,
+  attempts, next_attempt_at AS nextAttemptAt, last_error AS lastError, last_status AS lastStatus,
+  created_at AS createdAt, sent_at AS sentAt`;
+
+export class OutboxStore {
+  private readonly insertStmt;
+  private readonly dueStmt;
+  private readonly sentStmt;
+  private readonly attemptStmt;
+  private readonly byId;
+  private readonly recent;
+  private readonly retryStmt;
+  private readonly countsStmt;
+
+  constructor(readonly db: Db) {
+    this.insertStmt = db.prepare(`INSERT OR IGNORE INTO outbox (key, series_uid, kind, destination, payload_path, payload,
+      next_attempt_at, created_at) VALUES (@key, @seriesUid, @kind, @destination, @payloadPath, @payload, @now, @now)`);
+    this.dueStmt = db.prepare(`SELECT ${columns} FROM outbox WHERE state = 'pending' AND next_attempt_at <= ? ORDER BY id LIMIT ?`);
+    this.sentStmt = db.prepare(`UPDATE outbox SET state = 'sent', attempts = attempts + 1, sent_at = ?, last_status = ?, last_error = NULL WHERE id = ?`);
+    this.attemptStmt = db.prepare(`UPDATE outbox SET state = @state, attempts = attempts + 1, next_attempt_at = @nextAttemptAt,
+      last_error = @error, last_status = @status WHERE id = @id`);
+    this.byId = db.prepare(`SELECT ${columns} FROM outbox WHERE id = ?`);
+    this.recent = db.prepare(`SELECT ${columns} FROM outbox ORDER BY id DESC LIMIT ?`);
+    this.retryStmt = db.prepare(`UPDATE outbox SET state = 'pending', attempts = 0, next_attempt_at = ? WHERE id = ?`);
+    this.countsStmt = db.prepare(`SELECT state, count(*) AS n FROM outbox GROUP BY state`);
+  }
+
+  /** True when queued, false when an output with this key already exists. */
+  add(output: NewOutput, now: number): boolean {
+    return this.insertStmt.run({ ...output, now }).changes === 1;
+  }
+
+  due(now: number, limit: number): OutboxRow[] {
+    return this.dueStmt.all(now, limit) as OutboxRow[];
+  }
+
+  markSent(id: number, status: number | null, now: number): void {
+    this.sentStmt.run(now, status, id);
+  }
+
+  /** A failed attempt: retried at nextAttemptAt, or given up on (`failed`) for good. */
+  markAttempt(id: number, outcome: { error: string; status: number | null; retryAt: number | null }): void {
+    this.attemptStmt.run({
+      id,
+      state: outcome.retryAt === null ? 'failed' : 'pending',
+      nextAttemptAt: outcome.retryAt ?? 0,
+      error: outcome.error,
+      status: outcome.status,
+    });
+  }
+
+  get(id: number): OutboxRow | undefined {
+    return this.byId.get(id) as OutboxRow | undefined;
+  }
+
+  latest(limit: number): OutboxRow[] {
+    return this.recent.all(limit) as OutboxRow[];
+  }
+
+  /** Queues an output again, sent or failed: the one way to send something twice. */
+  retry(id: number, now: number): boolean {
+    return this.retryStmt.run(now, id).changes === 1;
+  }
+
+  counts(): Record<'pending' | 'sent' | 'failed', number> {
+    const out = { pending: 0, sent: 0, failed: 0 };
+    for (const r of this.countsStmt.all() as Array<{ state: keyof typeof out; n: number }>) out[r.state] = r.n;
+    return out;
+  }
+}
