@@ -56,7 +56,7 @@ def cmd_train(args) -> int:
 def cmd_predict(args) -> int:
     from .predict import predict_to_csv
 
-    count = predict_to_csv(Path(args.checkpoint), Path(args.labels), Path(args.images) if args.images else None,
+    count = predict_to_csv(Path(args.model), Path(args.labels), Path(args.images) if args.images else None,
                            Path(args.out), args.batch, args.workers, _progress())
     print(f"predict: wrote {count} rows to {args.out}")
     return 0
@@ -132,6 +132,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--windows", default=DEFAULT_WINDOWS_JSON)
     train.add_argument("--pretrained", help="local torchvision state_dict for the backbone (never downloaded)")
     train.add_argument("--lr", type=float, default=1e-5)
+    train.add_argument("--lr-schedule", choices=["constant", "cosine"], default="constant", dest="lr_schedule")
     train.add_argument("--batch", type=int, default=16)
     train.add_argument("--epochs", type=int, default=10)
     train.add_argument("--max-steps", type=int, dest="max_steps")
@@ -158,8 +159,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--resume", help="checkpoint.pt to continue from")
     train.set_defaults(func=cmd_train)
 
-    predict = commands.add_parser("predict", help="probabilities of a checkpoint on labelled DICOM slices")
-    predict.add_argument("checkpoint")
+    predict = commands.add_parser("predict", help="probabilities of a checkpoint or .onnx model on labelled DICOM slices")
+    predict.add_argument("model", help="checkpoint.pt or model.onnx")
     predict.add_argument("--labels", required=True, help="wide labels CSV, or RSNA CSV with --images")
     predict.add_argument("--images")
     predict.add_argument("--out", required=True, help="predictions CSV")

@@ -61,9 +61,11 @@ def insert_lesions(hu: np.ndarray, pixel_mm: float, g: torch.Generator, probabil
     x = torch.from_numpy(((xx - cx) * pixel_mm).astype(np.float32))
     y = torch.from_numpy(((yy - cy) * pixel_mm).astype(np.float32))
     theta = torch.atan2(y, x)
-    csf_like = brain & (hu < 18)
-    sulcus = torch.from_numpy(csf_like & (inner < 15))
-    ventricles = torch.from_numpy(csf_like & (inner >= 15))
+    # CSF on a lightly smoothed image, so single noisy pixels do not count as sulci.
+    smooth = cv2.GaussianBlur(hu.astype(np.float32), (0, 0), 1.2)
+    csf_like = brain & (smooth > -10) & (smooth < 15)
+    sulcus = torch.from_numpy(_components(csf_like & (inner < 15), 6.0 / pixel_mm ** 2))
+    ventricles = torch.from_numpy(_components(csf_like & (inner >= 15), 40.0 / pixel_mm ** 2))
     none = torch.zeros_like(sulcus)
     brain_t, inner_t = torch.from_numpy(brain), torch.from_numpy(inner.astype(np.float32))
     noise = _noise_level(hu, brain)
@@ -86,6 +88,14 @@ def insert_lesions(hu: np.ndarray, pixel_mm: float, g: torch.Generator, probabil
         out = out * (1 - alpha) + blood * alpha
         present[kind] = True
     return out, present
+
+
+def _components(mask: np.ndarray, min_pixels: float) -> np.ndarray:
+    """`mask` without connected components smaller than `min_pixels`."""
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(mask.astype(np.uint8), connectivity=8)
+    keep = np.zeros(count, dtype=bool)
+    keep[1:] = stats[1:, cv2.CC_STAT_AREA] >= min_pixels
+    return keep[labels]
 
 
 def _ventricle_fill(ventricles: torch.Tensor, y: torch.Tensor, g: torch.Generator) -> torch.Tensor:

@@ -30,6 +30,7 @@ class TrainConfig:
     windows: List[dict] = field(default_factory=lambda: [w.to_json() for w in DEFAULT_WINDOWS])
     pretrained: Optional[str] = None
     lr: float = 1e-5
+    lr_schedule: str = "constant"  # or "cosine": decays to 0 over the planned steps
     batch: int = 16
     epochs: int = 10
     max_steps: Optional[int] = None
@@ -171,16 +172,19 @@ def train(config: TrainConfig, progress=None, log=print) -> dict:
         model = model.to(memory_format=torch.channels_last)
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
     weights = torch.tensor(config.loss_weights, dtype=torch.float32, device=device)
+    generator = torch.Generator().manual_seed(config.seed)
+    train_loader = DataLoader(split.train, batch_size=config.batch, shuffle=True, drop_last=len(split.train) > config.batch,
+                              num_workers=_loader_workers(split.train, config.workers), generator=generator)
+    scheduler = _scheduler(optimizer, config, len(train_loader))
     epoch, step = 0, 0
     if config.resume:
         state = torch.load(config.resume, map_location=device)
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
+        if scheduler and state.get("scheduler"):
+            scheduler.load_state_dict(state["scheduler"])
         epoch, step = state["epoch"], state["step"]
         log(f"resumed from {config.resume} at epoch {epoch}, step {step}")
-    generator = torch.Generator().manual_seed(config.seed)
-    train_loader = DataLoader(split.train, batch_size=config.batch, shuffle=True, drop_last=len(split.train) > config.batch,
-                              num_workers=_loader_workers(split.train, config.workers), generator=generator)
     val_loader = DataLoader(split.val, batch_size=max(config.batch, 32), num_workers=_loader_workers(split.val, config.workers))
     metrics, seen, started = {}, 0, time.time()
     while epoch < config.epochs and not _done(step, config.max_steps):
@@ -198,6 +202,8 @@ def train(config: TrainConfig, progress=None, log=print) -> dict:
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
+            if scheduler:
+                scheduler.step()
             step += 1
             epoch_seen += len(y)
             running = 0.98 * running + 0.02 * float(loss) if step > 1 else float(loss)
@@ -214,7 +220,7 @@ def train(config: TrainConfig, progress=None, log=print) -> dict:
                                "epoch_seconds": time.time() - epoch_start, "device": str(device)}
         log(f"epoch {epoch}: {rate:.1f} images/s, loss {running:.4f}, val any AUC "
             f"{_fmt(metrics['roc_auc']['any'])}, weighted log loss {metrics['weighted_log_loss']:.4f}")
-        _write_outputs(out, model, optimizer, config, epoch, step, metrics, split, probs, labels)
+        _write_outputs(out, model, optimizer, scheduler, config, epoch, step, metrics, split, probs, labels)
     metrics.setdefault("training", {})["total_seconds"] = time.time() - started
     metrics["training"]["total_images_per_second"] = seen / max(time.time() - started, 1e-9)
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2))
@@ -239,8 +245,9 @@ def write_predictions(path: Path, ids, series, z, values: np.ndarray) -> None:
             writer.writerow(list(row[:3]) + [repr(v) if isinstance(v, float) else v for v in row[3]])
 
 
-def _write_outputs(out, model, optimizer, config, epoch, step, metrics, split, probs, labels):
-    torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(), "epoch": epoch, "step": step,
+def _write_outputs(out, model, optimizer, scheduler, config, epoch, step, metrics, split, probs, labels):
+    torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                "scheduler": scheduler.state_dict() if scheduler else None, "epoch": epoch, "step": step,
                 "config": asdict(config), "metrics": metrics}, out / "checkpoint.tmp")
     (out / "checkpoint.tmp").replace(out / "checkpoint.pt")  # a crash never leaves half a checkpoint
     write_predictions(out / "val_predictions.csv", split.val_ids, split.val_series, split.val_z, probs)
@@ -254,6 +261,17 @@ def random_flips(images: torch.Tensor, generator: torch.Generator) -> torch.Tens
     images = images.clone()
     images[flip] = images[flip].flip(-1)
     return images
+
+
+def _scheduler(optimizer, config: TrainConfig, steps_per_epoch: int):
+    if config.lr_schedule == "constant":
+        return None
+    if config.lr_schedule != "cosine":
+        raise ValueError(f"unknown --lr-schedule {config.lr_schedule!r}: constant or cosine")
+    total = config.epochs * steps_per_epoch
+    if config.max_steps:
+        total = min(total, config.max_steps)
+    return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(total, 1))
 
 
 def _done(step: int, max_steps: Optional[int]) -> bool:

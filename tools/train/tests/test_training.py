@@ -12,7 +12,7 @@ from ich_train.export import contract_problems, export_checkpoint, read_metadata
 from ich_train.models import IchNet, load_pretrained_backbone
 from ich_train.train import TrainConfig, load_checkpoint, train
 
-TINY = dict(arch="tiny", size=32, phantoms=4, phantom_slices=6, phantom_matrix=64, batch=4, lr=1e-3, workers=0,
+TINY = dict(arch="tiny", size=32, phantoms=4, phantom_slices=6, phantom_matrix=64, batch=4, lr=1e-3, workers=0, lr_schedule="cosine",
             threads=1, val_fraction=0.25)
 
 
