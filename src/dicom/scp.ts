@@ -65,7 +65,8 @@ export interface ScpOptions {
 }
 
 export interface ScpEvents {
-  associationRejected: [info: AssociationInfo, reason: string];
+  /** `code` is a short label for metrics: called_ae, calling_ae, peer_address, limit. */
+  associationRejected: [info: AssociationInfo, reason: string, code: string];
   associationAccepted: [info: AssociationInfo];
   associationClosed: [info: AssociationInfo, durationMs: number];
   stored: [info: StoreRequestInfo, outcome: StoreOutcome, bytes: number, durationMs: number];
@@ -226,7 +227,7 @@ class IchScp extends Scp {
     const refusal = this.policyRefusal();
     if (refusal) {
       this.log.warn({ reason: refusal.reason }, 'association rejected');
-      this.ctx.server.emit('associationRejected', this.info, refusal.reason);
+      this.ctx.server.emit('associationRejected', this.info, refusal.reason, refusal.label);
       this.sendAssociationReject(refusal.result, refusal.source, refusal.code);
       return;
     }
@@ -239,21 +240,21 @@ class IchScp extends Scp {
     this.sendAssociationAccept();
   }
 
-  private policyRefusal(): { reason: string; result: number; source: number; code: number } | undefined {
+  private policyRefusal(): { reason: string; label: string; result: number; source: number; code: number } | undefined {
     const o = this.ctx.options;
     const permanent = RejectResult.Permanent;
     if (this.info.calledAe !== o.aeTitle) {
-      return { reason: `called AE title "${this.info.calledAe}" is not ours`, result: permanent, source: RejectSource.ServiceUser, code: RejectReason.CalledAeNotRecognized };
+      return { reason: `called AE title "${this.info.calledAe}" is not ours`, label: 'called_ae', result: permanent, source: RejectSource.ServiceUser, code: RejectReason.CalledAeNotRecognized };
     }
     if (o.allowedCallingAeTitles.length > 0 && !o.allowedCallingAeTitles.includes(this.info.callingAe)) {
-      return { reason: `calling AE title "${this.info.callingAe}" is not allowed`, result: permanent, source: RejectSource.ServiceUser, code: RejectReason.CallingAeNotRecognized };
+      return { reason: `calling AE title "${this.info.callingAe}" is not allowed`, label: 'calling_ae', result: permanent, source: RejectSource.ServiceUser, code: RejectReason.CallingAeNotRecognized };
     }
     if (o.allowedCallingHosts.length > 0 && !o.allowedCallingHosts.includes(normaliseAddress(this.info.peerAddress))) {
-      return { reason: `peer address ${this.info.peerAddress} is not allowed`, result: permanent, source: RejectSource.ServiceUser, code: RejectReason.NoReasonGiven };
+      return { reason: `peer address ${this.info.peerAddress} is not allowed`, label: 'peer_address', result: permanent, source: RejectSource.ServiceUser, code: RejectReason.NoReasonGiven };
     }
     // This association is already counted among the live ones.
     if (this.ctx.server.countLive() > o.maxAssociations) {
-      return { reason: `association limit (${o.maxAssociations}) reached`, result: RejectResult.Transient, source: RejectSource.ServiceProviderPresentation, code: RejectReason.LocalLimitExceeded };
+      return { reason: `association limit (${o.maxAssociations}) reached`, label: 'limit', result: RejectResult.Transient, source: RejectSource.ServiceProviderPresentation, code: RejectReason.LocalLimitExceeded };
     }
     return undefined;
   }
