@@ -27,6 +27,7 @@ export class Dispatcher {
     private readonly settings: () => DispatchSettings,
     private readonly sendEmail: EmailSender,
     private readonly log: Logger,
+    private readonly onFailedAttempt: (kind: string) => void = () => undefined,
     private readonly now: () => number = Date.now,
   ) {}
 
@@ -70,6 +71,7 @@ export class Dispatcher {
       log.info({ attempts: row.attempts + 1, sinceQueuedMs: now - row.createdAt }, 'output delivered');
       return;
     }
+    this.onFailedAttempt(row.kind);
     const retryAt = d.transient ? nextAttemptAt(row.attempts + 1, s.retry, now) : null;
     this.outbox.markAttempt(row.id, { error: d.error, status: d.status, retryAt });
     if (retryAt === null) log.error({ error: d.error, attempts: row.attempts + 1 }, 'output failed; `ich-triage outbox retry` requeues it');

@@ -123,6 +123,17 @@ export class InferenceEngine {
     return this.idle.length;
   }
 
+  /** At least one worker is running and the engine is open. */
+  get alive(): boolean {
+    return !this.closed && this.idle.length + this.busy.size > 0;
+  }
+
+  /** For a reload: lets queued and running batches finish, then closes. */
+  async closeWhenIdle(): Promise<void> {
+    while (this.queue.length > 0 || this.busy.size > 0) await new Promise((r) => setTimeout(r, 50));
+    await this.close();
+  }
+
   classify(items: BatchItem[], options: { wantTensors?: boolean } = {}): Promise<BatchResult> {
     if (this.closed) return Promise.reject(new Error('inference engine is closed'));
     return new Promise((resolve, reject) => {
@@ -157,9 +168,12 @@ export class InferenceEngine {
     this.pump();
   }
 
+  /** A crashed worker is dropped from the pool; its batch fails and is retried by the caller. */
   private onCrash(worker: Worker, err: Error): void {
     const entry = this.busy.get(worker);
     this.busy.delete(worker);
+    const i = this.idle.indexOf(worker);
+    if (i >= 0) this.idle.splice(i, 1);
     entry?.job.reject(new Error(`inference worker crashed: ${err.message}`));
   }
 }

@@ -18,6 +18,8 @@ export interface ReceiverOptions {
   durability: 'write' | 'fsync';
   /** True while free disk space is under the watermark: new C-STOREs are refused. */
   diskLow: () => boolean;
+  /** Destinations that receive a copy of every instance (routing), read per instance. */
+  forwardTo?: () => readonly string[];
   now?: () => number;
 }
 
@@ -156,7 +158,7 @@ class SpoolFile implements IncomingInstance {
         contrastAgent: header.contrastBolusAgent ?? null,
         accessionNumber: header.accessionNumber ?? null,
         expectedSlices: header.imagesInAcquisition ?? null,
-      });
+      }, options.forwardTo?.() ?? []);
     } catch (err) {
       await fsp.rm(finalPath, { force: true });
       return { status: DicomStatus.OutOfResources, comment: `cannot record instance: ${errorMessage(err)}` };

@@ -1,5 +1,5 @@
 import type { Config } from '../config/schema.js';
-import type { SeriesStore } from '../store/series.js';
+import type { SeriesSlice, SeriesStore } from '../store/series.js';
 import type { SeriesResult } from '../series/result.js';
 import type { ModelInfo } from '../series/result.js';
 import { decideSeries } from '../series/decide.js';
@@ -21,7 +21,8 @@ export class DecideStage {
     private readonly store: SeriesStore,
     private readonly settings: () => { series: Config['series']; model: DecisionModel },
     private readonly log: Logger,
-    private readonly onDecided: (result: SeriesResult) => void = () => undefined,
+    private readonly onDecided: (result: SeriesResult, slices: SeriesSlice[]) => void = () => undefined,
+    private readonly onSkipped: (seriesUid: string, reason: string) => void = () => undefined,
     private readonly now: () => number = Date.now,
   ) {}
 
@@ -31,7 +32,8 @@ export class DecideStage {
     const due = this.store.dueSeries(now - series.idleSeconds * 1000);
     for (const row of due) {
       const log = this.log.child({ series: row.seriesUid, revision: row.revision });
-      const outcome = decideSeries(row, this.store.slicesOf(row.seriesUid), {
+      const slices = this.store.slicesOf(row.seriesUid);
+      const outcome = decideSeries(row, slices, {
         classes: model.classes,
         thresholds: model.thresholds,
         model: model.info,
@@ -39,13 +41,16 @@ export class DecideStage {
         now,
       });
       if (outcome.kind === 'skipped') {
-        if (this.store.recordSkip(row.seriesUid, row.revision, outcome.reason, now)) log.info({ reason: outcome.reason }, 'series skipped');
+        if (this.store.recordSkip(row.seriesUid, row.revision, outcome.reason, now)) {
+          log.info({ reason: outcome.reason }, 'series skipped');
+          this.onSkipped(row.seriesUid, outcome.reason);
+        }
         continue;
       }
       const result = outcome.result;
       const committed = this.store.db.transaction(() => {
         if (!this.store.recordDecision(result)) return false;
-        this.onDecided(result);
+        this.onDecided(result, slices);
         return true;
       })();
       if (!committed) continue;

@@ -48,7 +48,8 @@ export class InstanceStore {
   private readonly upsertSeries;
   private readonly byUid;
   private readonly bySeries;
-  readonly record: (instance: NewInstance, series: SeriesAttributes) => void;
+  /** Commits the instance, its series and, for routing, one forward per destination. */
+  readonly record: (instance: NewInstance, series: SeriesAttributes, forwardTo?: readonly string[]) => void;
 
   constructor(private readonly db: Db) {
     this.exists = db.prepare('SELECT 1 FROM instances WHERE sop_instance_uid = ?').pluck();
@@ -69,9 +70,14 @@ export class InstanceStore {
         revision = CASE WHEN @reopens AND series.state != 'open' THEN series.revision + 1 ELSE series.revision END`);
     this.byUid = db.prepare(`SELECT ${columns} FROM instances WHERE sop_instance_uid = ?`);
     this.bySeries = db.prepare(`SELECT ${columns} FROM instances WHERE series_uid = ? ORDER BY z, instance_number`);
-    this.record = db.transaction((instance: NewInstance, series: SeriesAttributes) => {
+    const forward = db.prepare(`INSERT OR IGNORE INTO outbox (key, series_uid, kind, destination, payload_path, next_attempt_at, created_at)
+      VALUES (@key, @seriesUid, 'forward', @destination, @path, @receivedAt, @receivedAt)`);
+    this.record = db.transaction((instance: NewInstance, series: SeriesAttributes, forwardTo: readonly string[] = []) => {
       this.insert.run(instance);
       this.upsertSeries.run({ ...series, receivedAt: instance.receivedAt, reopens: instance.state === 'received' ? 1 : 0 });
+      for (const destination of forwardTo) {
+        forward.run({ key: `forward:${instance.sopInstanceUid}:${destination}`, seriesUid: instance.seriesUid, destination, path: instance.path, receivedAt: instance.receivedAt });
+      }
     });
   }
 

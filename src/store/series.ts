@@ -54,6 +54,7 @@ export class SeriesStore {
   private readonly recent;
   private readonly decide;
   private readonly skip;
+  private readonly early;
 
   constructor(readonly db: Db) {
     // Complete: idle long enough, or every expected slice is here; and nothing left to classify.
@@ -73,6 +74,7 @@ export class SeriesStore {
     this.decide = db.prepare(`UPDATE series SET state = 'decided', skip_reason = NULL, decision = @decision, result = @result,
       model_sha256 = @sha256, model_version = @version, decided_at = @decidedAt WHERE series_uid = @seriesUid AND revision = @revision`);
     this.skip = db.prepare(`UPDATE series SET state = 'skipped', skip_reason = ?, decided_at = ? WHERE series_uid = ? AND revision = ?`);
+    this.early = db.prepare(`UPDATE series SET early_alert_at = ? WHERE series_uid = ? AND early_alert_at IS NULL`);
   }
 
   dueSeries(idleBefore: number): SeriesRow[] {
@@ -103,6 +105,11 @@ export class SeriesStore {
       decidedAt: result.timings.decidedAt,
     });
     return info.changes === 1;
+  }
+
+  /** False when the series already had its early alert. */
+  markEarlyAlert(seriesUid: string, now: number): boolean {
+    return this.early.run(now, seriesUid).changes === 1;
   }
 
   recordSkip(seriesUid: string, revision: number, reason: string, now: number): boolean {

@@ -4,6 +4,7 @@ export interface PendingSlice {
   sopInstanceUid: string;
   seriesUid: string;
   path: string;
+  receivedAt: number;
 }
 
 export interface SliceOutcome {
@@ -24,7 +25,7 @@ export class SliceStore {
   readonly record: (outcomes: SliceOutcome[], model: { sha256: string; version: string }, now: number) => void;
 
   constructor(db: Db) {
-    this.pending = db.prepare(`SELECT sop_instance_uid AS sopInstanceUid, series_uid AS seriesUid, path
+    this.pending = db.prepare(`SELECT sop_instance_uid AS sopInstanceUid, series_uid AS seriesUid, path, received_at AS receivedAt
       FROM instances WHERE state = 'received' ORDER BY received_at LIMIT ?`);
     this.insertResult = db.prepare(`INSERT OR REPLACE INTO slice_results (sop_instance_uid, series_uid, probs,
       model_sha256, model_version, preprocess_ms, inference_ms, created_at)
