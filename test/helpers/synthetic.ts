@@ -47,6 +47,8 @@ export interface SliceOptions {
   seriesDescription?: string;
   bleed?: Bleed;
   frameOfReferenceUid?: string;
+  /** Default 'ISO_IR 100'; dcmjs re-encodes every data set it sends as 'ISO_IR 192'. */
+  specificCharacterSet?: string;
   /** Leave StudyInstanceUID out (for refusal tests). */
   omitStudyUid?: boolean;
 }
@@ -110,7 +112,7 @@ export function syntheticSlice(o: SliceOptions = {}): Slice {
   for (let i = 0; i < hu.length; i++) pixels[i] = Math.max(min, Math.min(max, Math.round((hu[i]! - intercept) / slope)));
 
   const dataset: Record<string, unknown> = {
-    SpecificCharacterSet: 'ISO_IR 100',
+    SpecificCharacterSet: o.specificCharacterSet ?? 'ISO_IR 100',
     ImageType: ['ORIGINAL', 'PRIMARY', 'AXIAL'],
     SOPClassUID: sopClassUid,
     SOPInstanceUID: sopInstanceUid,
