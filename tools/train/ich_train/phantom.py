@@ -62,6 +62,10 @@ class SeriesParams:
     offset_y: float
     lesions: List[Lesion] = field(default_factory=list)
     midline_shift: float = 0.0
+    # Bright things that are not blood (classic false positives) and the head holder.
+    holder_gap: Optional[float] = None  # mm behind the scalp; None: no holder
+    holder_hu: float = 250.0
+    calcification_hu: Optional[float] = None  # pineal and choroid plexus; None: not calcified
 
 
 def _uniform(g: torch.Generator, low: float, high: float) -> float:
@@ -83,7 +87,7 @@ def random_series_params(g: torch.Generator, bleed_probability: float = 0.5, mas
         gray_hu=_uniform(g, 34, 44),
         white_hu=_uniform(g, 22, 30),
         csf_hu=_uniform(g, 0, 12),
-        noise_hu=_uniform(g, 2.5, 9),
+        noise_hu=_uniform(g, 1.5, 5.0),  # matches 1.8-4.2 HU measured on the real series (docs/training.md)
         blur_px=_uniform(g, 0.5, 1.2),
         tilt=_uniform(g, -0.25, 0.25),
         offset_x=_uniform(g, -12, 12),
@@ -95,6 +99,11 @@ def random_series_params(g: torch.Generator, bleed_probability: float = 0.5, mas
         params.lesions = [random_lesion(g, SUBTYPES[k]) for k in kinds]
         if mass_effect:
             params.midline_shift = sum(_mass_effect(lesion) for lesion in params.lesions)
+    # Drawn last so that adding them left every earlier draw (and lesion) unchanged.
+    if float(torch.rand((), generator=g)) < 0.8:
+        params.holder_gap, params.holder_hu = _uniform(g, 3, 20), _uniform(g, 120, 400)
+    if float(torch.rand((), generator=g)) < 0.5:
+        params.calcification_hu = _uniform(g, 120, 600)
     return params
 
 
@@ -235,6 +244,8 @@ def _render_slice(params: SeriesParams, x: torch.Tensor, y: torch.Tensor, h: flo
     tissue = torch.where(falx, torch.full_like(r, params.gray_hu + 20), tissue)
     hu = torch.where(brain, tissue, hu)
     hu = _skull_base(hu, x, y, h, outline, brain)
+    hu = _calcifications(hu, params, xm, y, h, brain)
+    hu = _head_holder(hu, params, y, depth)
     lesion_masks = {}
     for lesion in params.lesions:
         if not (lesion.h0 <= h <= lesion.h1):
@@ -249,6 +260,26 @@ def _render_slice(params: SeriesParams, x: torch.Tensor, y: torch.Tensor, h: flo
             hu = torch.where(edema & ~mask & brain & ~csf, torch.full_like(r, params.white_hu - 8), hu)
         lesion_masks[lesion.kind] = lesion_masks.get(lesion.kind, torch.zeros_like(mask)) | mask
     return hu, lesion_masks
+
+
+def _calcifications(hu, params: SeriesParams, x, y, h: float, brain):
+    if params.calcification_hu is None:
+        return hu
+    spots = torch.zeros_like(brain)
+    if 0.42 < h < 0.5:  # pineal gland, midline behind the third ventricle
+        spots = spots | ((x ** 2 + (y - 14) ** 2) < 2.5 ** 2)
+    if 0.45 < h < 0.56:  # choroid plexus in the atria of the lateral ventricles
+        for side in (-1, 1):
+            spots = spots | (((x - side * 14) ** 2 + (y - 24) ** 2) < 2.0 ** 2)
+    return torch.where(spots & brain, torch.full_like(hu, params.calcification_hu), hu)
+
+
+def _head_holder(hu, params: SeriesParams, y, depth):
+    if params.holder_gap is None:
+        return hu
+    # A curved shell under the back of the head, a few mm thick, outside the skin.
+    shell = (depth < -params.holder_gap) & (depth > -params.holder_gap - 2.5) & (y > 10)
+    return torch.where(shell, torch.full_like(hu, params.holder_hu), hu)
 
 
 def _ventricles(params: SeriesParams, x: torch.Tensor, y: torch.Tensor, h: float) -> torch.Tensor:
