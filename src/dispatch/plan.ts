@@ -8,6 +8,7 @@ import type { OutboxStore, NewOutput } from '../store/outbox.js';
 import { buildSr } from '../reports/sr.js';
 import { buildKos } from '../reports/kos.js';
 import { readReportSource, type ReportSourceFields } from '../reports/source.js';
+import type { EarlyAlert as EarlyAlertFacts, EmailSourceFields } from '../reports/email.js';
 
 export interface PlanSettings {
   config: Readonly<Config>;
@@ -15,16 +16,13 @@ export interface PlanSettings {
   now: number;
 }
 
-/** The email's facts, fixed at decision time (the source file may be gone when it is sent). */
-export interface EmailPayload {
-  seriesUid: string;
-  revision: number;
-  /** An alert before the series completed. */
-  early: boolean;
-  fields: Partial<ReportSourceFields>;
-  /** The findings the email reports (for an early alert, those known so far). */
-  result: SeriesResult;
-}
+/**
+ * The email's facts, fixed when it is queued (the source file may be gone when it is sent):
+ * the decided result, or for an early alert the slices that triggered it.
+ */
+export type EmailPayload =
+  | { kind: 'final'; result: SeriesResult; fields: EmailSourceFields; thumbnail: string | null }
+  | { kind: 'early'; alert: EarlyAlertFacts; fields: EmailSourceFields; thumbnail: string | null };
 
 export const outboxDir = 'outbox';
 
@@ -62,7 +60,8 @@ export function planOutputs(result: SeriesResult, slices: readonly SeriesSlice[]
     for (const d of wantsKos) outputs.push(dicomOutput('kos', result, d.name, file));
   }
   if (config.email.enabled && (result.decision === 'urgent' || !config.email.onlyUrgent)) {
-    outputs.push(emailOutput(result, emailFields(readReportSource(source).fields, config.email.includePhi), false));
+    const thumbnail = config.email.thumbnail ? keySlicePath(result, slices) : null;
+    outputs.push(emailOutput({ kind: 'final', result, fields: emailFields(readReportSource(source).fields, config.email.includePhi), thumbnail }));
   }
   return outputs.filter((o) => outbox.add(o, now)).length;
 }
@@ -71,16 +70,11 @@ function dicomOutput(kind: 'sr' | 'kos', result: SeriesResult, destination: stri
   return { key: `${kind}:${result.seriesUid}:r${result.revision}:${destination}`, seriesUid: result.seriesUid, kind, destination, payloadPath, payload: null };
 }
 
-export function emailOutput(result: SeriesResult, fields: Partial<ReportSourceFields>, early: boolean): NewOutput {
-  const payload: EmailPayload = { seriesUid: result.seriesUid, revision: result.revision, early, fields, result };
-  return {
-    key: `email:${result.seriesUid}:${early ? 'urgent' : result.decision}`,
-    seriesUid: result.seriesUid,
-    kind: 'email',
-    destination: 'email',
-    payloadPath: null,
-    payload: JSON.stringify(payload),
-  };
+/** One email per series and decision; an early alert counts as the urgent one. */
+export function emailOutput(payload: EmailPayload): NewOutput {
+  const seriesUid = payload.kind === 'final' ? payload.result.seriesUid : payload.alert.seriesUid;
+  const decision = payload.kind === 'final' ? payload.result.decision : 'urgent';
+  return { key: `email:${seriesUid}:${decision}`, seriesUid, kind: 'email', destination: 'email', payloadPath: null, payload: JSON.stringify(payload) };
 }
 
 /** The top key slice when there is one (its instance is referenced anyway), else the first slice. */
@@ -91,8 +85,20 @@ function pickSource(result: SeriesResult, slices: readonly SeriesSlice[]): Serie
 }
 
 /** Patient identifiers are kept for the email only when email.includePhi is set. */
-export function emailFields(fields: ReportSourceFields, includePhi: boolean): Partial<ReportSourceFields> {
-  if (includePhi) return fields;
-  const { patientName: _n, patientId: _i, patientBirthDate: _b, ...rest } = fields;
-  return rest;
+export function emailFields(f: ReportSourceFields, includePhi: boolean): EmailSourceFields {
+  return {
+    accessionNumber: f.accessionNumber,
+    studyDate: f.studyDate,
+    studyTime: f.studyTime,
+    studyDescription: f.studyDescription,
+    patientName: includePhi ? f.patientName : '',
+    patientId: includePhi ? f.patientId : '',
+    patientBirthDate: includePhi ? f.patientBirthDate : '',
+  };
+}
+
+/** The spool file of the top key slice, for the email thumbnail. */
+function keySlicePath(result: SeriesResult, slices: readonly SeriesSlice[]): string | null {
+  const key = result.flagged.map((c) => result.keySlices[c]?.[0]?.sopInstanceUid).find(Boolean);
+  return slices.find((s) => s.sopInstanceUid === key)?.path ?? null;
 }

@@ -2,8 +2,8 @@ import type { Config } from '../config/schema.js';
 import type { SeriesStore } from '../store/series.js';
 import type { OutboxStore } from '../store/outbox.js';
 import type { DecisionModel } from './decideStage.js';
-import { adjacentRun, aggregate, type SliceScore } from '../series/aggregate.js';
-import type { SeriesResult } from '../series/result.js';
+import { adjacentRun, orderSlices, type SliceScore } from '../series/aggregate.js';
+import type { EarlyAlert as EarlyAlertFacts } from '../reports/email.js';
 import { emailOutput, emailFields } from '../dispatch/plan.js';
 import { readReportSource } from '../reports/source.js';
 import { readFileSync } from 'node:fs';
@@ -41,28 +41,27 @@ export class EarlyAlert {
       const run = adjacentRun(scored, anyIndex, config.alerts.threshold, config.alerts.slices);
       if (!run) continue;
       const now = this.now();
-      const agg = aggregate(scored, model.classes, model.thresholds, 'none');
-      const interim: SeriesResult = {
+      const order = orderSlices(scored);
+      const alert: EarlyAlertFacts = {
         seriesUid: uid,
-        studyUid: row.studyUid,
-        revision: row.revision,
-        decision: 'urgent',
-        classes: [...model.classes],
-        scores: agg.scores,
-        thresholds: { ...model.thresholds },
-        flagged: agg.flagged.length > 0 ? agg.flagged : ['any'],
-        keySlices: agg.keySlices,
-        sliceCount: scored.length,
-        failedSlices: 0,
-        smoothing: 'none',
         model: model.info,
-        timings: { firstReceivedAt: row.firstReceivedAt, lastReceivedAt: row.lastReceivedAt, decidedAt: now, preprocessMs: 0, inferenceMs: 0 },
+        className: 'any',
+        threshold: config.alerts.threshold,
+        slices: run.map((s) => ({
+          sopInstanceUid: s.sopInstanceUid,
+          sopClassUid: s.sopClassUid,
+          instanceNumber: s.instanceNumber,
+          z: s.z,
+          index: order.indexOf(s) + 1,
+          probability: s.probs[anyIndex]!,
+        })),
+        slicesReceived: slices.length,
       };
       const sourcePath = slices.find((s) => s.sopInstanceUid === run[0]!.sopInstanceUid)!.path;
       const fields = emailFields(readReportSource(readFileSync(path.join(config.storage.dataDir, sourcePath))).fields, config.email.includePhi);
       const queuedNow = this.series.db.transaction(() => {
         if (!this.series.markEarlyAlert(uid, now)) return false;
-        return this.outbox.add(emailOutput(interim, fields, true), now);
+        return this.outbox.add(emailOutput({ kind: 'early', alert, fields, thumbnail: config.email.thumbnail ? sourcePath : null }), now);
       })();
       if (queuedNow) {
         queued++;
