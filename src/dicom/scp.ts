@@ -229,6 +229,9 @@ class IchScp extends Scp {
       this.log.warn({ reason: refusal.reason }, 'association rejected');
       this.ctx.server.emit('associationRejected', this.info, refusal.reason, refusal.label);
       this.sendAssociationReject(refusal.result, refusal.source, refusal.code);
+      // The requestor should close now (PS3.8 9.2.3); one that does not would hold its slot
+      // until the timeout, so the connection ends once the reject is on its way.
+      this.socket.end();
       return;
     }
     for (const { id } of association.getPresentationContexts()) {
@@ -237,7 +240,19 @@ class IchScp extends Scp {
     this.accepted = true;
     this.log.info('association accepted');
     this.ctx.server.emit('associationAccepted', this.info);
+    this.acceptWithOwnMaxPduLength(association);
+  }
+
+  /**
+   * Each side announces the largest PDU it receives (PS3.8 D.1), independently of the other.
+   * dcmjs-dimse would announce min(peer's, ours): a peer that receives 16 KiB PDUs would then
+   * have to send us 16 KiB ones too. The association keeps the peer's value for what we send.
+   */
+  private acceptWithOwnMaxPduLength(association: Association): void {
+    const peerMax = association.getMaxPduLength();
+    association.setMaxPduLength(this.ctx.options.maxPduLength);
     this.sendAssociationAccept();
+    if (peerMax > 0) association.setMaxPduLength(Math.min(peerMax, this.ctx.options.maxPduLength));
   }
 
   private policyRefusal(): { reason: string; label: string; result: number; source: number; code: number } | undefined {

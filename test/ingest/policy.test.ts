@@ -1,0 +1,189 @@
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { randomBytes } from 'node:crypto';
+import { readdirSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { startDaemon, type TestDaemon } from '../helpers/daemon.js';
+import { echoscu, storescu, storeResponses } from '../helpers/dcmtk.js';
+import { pDataTf, RawPeer, VerificationSopClass } from '../helpers/rawPeer.js';
+import { CtImageStorage, dataSetOf, ExplicitVRLittleEndian, newUid, SecondaryCaptureStorage, syntheticSeries, syntheticSlice, writeSlices } from '../helpers/synthetic.js';
+
+// Association policy, refusals and odd peers against one node with a calling-AE allow-list.
+
+const allowed = ['STORESCU', 'ECHOSCU', 'RAW_PEER'];
+let daemon: TestDaemon;
+
+beforeAll(async () => {
+  daemon = await startDaemon({ config: { dicom: { allowedCallingAeTitles: allowed } } });
+});
+
+afterAll(async () => {
+  await daemon?.cleanup();
+});
+
+function countRows(sopInstanceUid: string): number {
+  const db = daemon.openDb();
+  try {
+    return db.prepare('SELECT count(*) FROM instances WHERE sop_instance_uid = ?').pluck().get(sopInstanceUid) as number;
+  } finally {
+    db.close();
+  }
+}
+
+function instanceRow(sopInstanceUid: string): { state: string; skip_reason: string | null; path: string; sop_class_uid: string } {
+  const db = daemon.openDb();
+  try {
+    return db.prepare('SELECT state, skip_reason, path, sop_class_uid FROM instances WHERE sop_instance_uid = ?').get(sopInstanceUid) as never;
+  } finally {
+    db.close();
+  }
+}
+
+const ctContext = { id: 1, abstractSyntax: CtImageStorage, transferSyntaxes: [ExplicitVRLittleEndian] };
+const echoContext = { id: 3, abstractSyntax: VerificationSopClass, transferSyntaxes: [ExplicitVRLittleEndian] };
+
+async function echoSucceeds(): Promise<void> {
+  const r = await echoscu({ port: daemon.port, callingAe: 'ECHOSCU' });
+  expect(r.code, r.output).toBe(0);
+  expect(r.output).toContain('Received Echo Response (Success)');
+}
+
+describe('association policy', () => {
+  test('a wrong called AE title is rejected, and why is logged', async () => {
+    const r = await echoscu({ port: daemon.port, callingAe: 'ECHOSCU', calledAe: 'NOT_US' });
+    expect(r.code).not.toBe(0);
+    expect(r.output).toContain('Called AE Title Not Recognized');
+    const peer = await RawPeer.connect(daemon.port);
+    const result = await peer.associate('NOT_US', 'RAW_PEER', [echoContext]);
+    peer.destroy();
+    // Rejected permanent (1), by the service user (1), called AE title not recognised (7).
+    expect(result).toMatchObject({ accepted: false, reject: { result: 1, source: 1, reason: 7 } });
+    await daemon.waitForLog((l) => l.msg === 'association rejected' && String(l.reason).includes('"NOT_US"'));
+  });
+
+  test('an unknown calling AE title is rejected, and why is logged', async () => {
+    const r = await echoscu({ port: daemon.port, callingAe: 'STRANGER' });
+    expect(r.code).not.toBe(0);
+    expect(r.output).toContain('Calling AE Title Not Recognized');
+    const peer = await RawPeer.connect(daemon.port);
+    const result = await peer.associate(daemon.aeTitle, 'STRANGER2', [echoContext]);
+    peer.destroy();
+    expect(result).toMatchObject({ accepted: false, reject: { result: 1, source: 1, reason: 3 } });
+    await daemon.waitForLog((l) => l.msg === 'association rejected' && String(l.reason).includes('"STRANGER2"'));
+  });
+
+  test('the node announces its own max PDU length, whatever the peer receives', async () => {
+    const peer = await RawPeer.connect(daemon.port);
+    const result = await peer.associate(daemon.aeTitle, 'RAW_PEER', [ctContext], 16384);
+    expect(result).toMatchObject({ accepted: true, maxPduLength: 131072 });
+    expect(result.contexts).toEqual([{ id: 1, result: 0, transferSyntax: ExplicitVRLittleEndian }]);
+    expect(await peer.release()).toBe(true);
+  });
+
+  test('an allowed calling AE title gets C-ECHO', async () => {
+    await echoSucceeds();
+  });
+});
+
+describe('garbage on the port', () => {
+  const garbage: [string, () => Buffer][] = [
+    ['random bytes', () => Buffer.concat([Buffer.from([0xff]), randomBytes(64 * 1024)])],
+    ['a P-DATA-TF before any association', () => Buffer.concat([pDataTf([{ contextId: 1, control: 0x00, value: randomBytes(512) }]), randomBytes(1024)])],
+    ['an A-ASSOCIATE-RQ of random items', () => {
+      const body = randomBytes(300);
+      const head = Buffer.from([0x01, 0, 0, 0, 0, 0]);
+      head.writeUInt32BE(body.length, 2);
+      return Buffer.concat([head, body]);
+    }],
+    ['a PDU announcing 4 GiB', () => Buffer.from([0x04, 0, 0xff, 0xff, 0xff, 0xff, 1, 2, 3])],
+  ];
+  test.each(garbage)('%s: the connection is dropped and the node keeps serving', async (_name, bytes) => {
+    const peer = await RawPeer.connect(daemon.port);
+    await peer.send(bytes()).catch(() => undefined);
+    await peer.closed;
+    expect(daemon.process.exitCode).toBeNull();
+    await echoSucceeds();
+  });
+
+  test('garbage inside an accepted association aborts it and the node keeps serving', async () => {
+    const peer = await RawPeer.connect(daemon.port);
+    const result = await peer.associate(daemon.aeTitle, 'RAW_PEER', [ctContext]);
+    expect(result.accepted).toBe(true);
+    await peer.send(randomBytes(70_000)).catch(() => undefined);
+    await peer.closed;
+    await echoSucceeds();
+  });
+});
+
+describe('C-STORE refusals and special cases', () => {
+  test('an unreadable data set gets 0xC000, the reason is logged, and the association goes on', async () => {
+    const peer = await RawPeer.connect(daemon.port);
+    expect((await peer.associate(daemon.aeTitle, 'RAW_PEER', [ctContext])).accepted).toBe(true);
+    const garbageUid = newUid();
+    const garbage = await peer.cStore(1, CtImageStorage, garbageUid, randomBytes(5000));
+    expect(garbage.status).toBe(0xc000);
+    expect(garbage.errorComment).toMatch(/unreadable data set/);
+
+    const noStudy = syntheticSlice({ omitStudyUid: true });
+    const missing = await peer.cStore(1, CtImageStorage, noStudy.sopInstanceUid, noStudy.dataSet);
+    expect(missing.status).toBe(0xc000);
+    expect(missing.errorComment).toBe('data set has no StudyInstanceUID');
+
+    const good = syntheticSlice();
+    expect((await peer.cStore(1, CtImageStorage, good.sopInstanceUid, good.dataSet)).status).toBe(0);
+    expect(await peer.release()).toBe(true);
+    expect(countRows(garbageUid)).toBe(0);
+    expect(countRows(noStudy.sopInstanceUid)).toBe(0);
+    expect(countRows(good.sopInstanceUid)).toBe(1);
+    await daemon.waitForLog((l) => l.msg === 'instance refused' && l.sop === garbageUid && String(l.reason).startsWith('unreadable data set'));
+    // Nothing of the refused instances is left in the spool.
+    expect(readdirSync(path.join(daemon.dataDir, 'spool', 'incoming'))).toEqual([]);
+    await echoSucceeds();
+  });
+
+  test('a repeated SOP Instance UID is acknowledged and keeps one row with the first copy', async () => {
+    const [first] = syntheticSeries({ slices: 1 });
+    const second = syntheticSlice({ sopInstanceUid: first!.sopInstanceUid, seriesUid: first!.seriesUid, studyUid: first!.studyUid, bleed: { x: 0.5, y: 0.5, radius: 0.1, hu: 70 } });
+    const [firstFile] = writeSlices(path.join(daemon.dir, 'dup', 'a'), [first!]);
+    const [secondFile] = writeSlices(path.join(daemon.dir, 'dup', 'b'), [second]);
+    // Twice in one association, then again in another.
+    const r1 = await storescu({ port: daemon.port, callingAe: 'STORESCU' }, [firstFile!, firstFile!]);
+    const r2 = await storescu({ port: daemon.port, callingAe: 'STORESCU' }, [secondFile!]);
+    expect(storeResponses(r1.output).map((x) => x.status)).toEqual(['Success', 'Success']);
+    expect(storeResponses(r2.output).map((x) => x.status)).toEqual(['Success']);
+    expect(countRows(first!.sopInstanceUid)).toBe(1);
+    const stored = readFileSync(path.join(daemon.dataDir, instanceRow(first!.sopInstanceUid).path));
+    expect(dataSetOf(stored).equals(first!.dataSet)).toBe(true);
+    await daemon.waitForLog((l) => l.msg === 'duplicate instance acknowledged, first copy kept' && l.sop === first!.sopInstanceUid);
+  });
+
+  test('a storage SOP class other than CT is stored as skipped, with the reason', async () => {
+    const sc = syntheticSlice({ sopClassUid: SecondaryCaptureStorage, modality: 'OT' });
+    const [file] = writeSlices(path.join(daemon.dir, 'sc'), [sc]);
+    const r = await storescu({ port: daemon.port, callingAe: 'STORESCU' }, [file!]);
+    expect(storeResponses(r.output).map((x) => x.status)).toEqual(['Success']);
+    const row = instanceRow(sc.sopInstanceUid);
+    expect(row).toMatchObject({ state: 'skipped', sop_class_uid: SecondaryCaptureStorage });
+    expect(row.skip_reason).toContain(SecondaryCaptureStorage);
+    expect(dataSetOf(readFileSync(path.join(daemon.dataDir, row.path))).equals(sc.dataSet)).toBe(true);
+  });
+});
+
+test('free disk space under storage.minFreeMb: 0xA700, logged, nothing kept', async () => {
+  const full = await startDaemon({ config: { storage: { minFreeMb: 1e12 } } });
+  try {
+    await full.waitForLog((l) => l.msg.startsWith('disk space low'));
+    const peer = await RawPeer.connect(full.port);
+    expect((await peer.associate(full.aeTitle, 'RAW_PEER', [ctContext])).accepted).toBe(true);
+    const slice = syntheticSlice();
+    const response = await peer.cStore(1, CtImageStorage, slice.sopInstanceUid, slice.dataSet);
+    expect(response.status).toBe(0xa700);
+    expect(response.errorComment).toMatch(/minFreeMb/);
+    expect(await peer.release()).toBe(true);
+    await full.waitForLog((l) => l.msg === 'instance refused' && l.sop === slice.sopInstanceUid && String(l.reason).includes('minFreeMb'));
+    const db = full.openDb();
+    expect(db.prepare('SELECT count(*) FROM instances').pluck().get()).toBe(0);
+    expect(readdirSync(path.join(full.dataDir, 'spool', 'incoming'))).toEqual([]);
+  } finally {
+    await full.cleanup();
+  }
+});
