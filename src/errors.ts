@@ -13,6 +13,7 @@ export const errorCatalogue = {
   NOT_FOUND: 'The requested item does not exist.',
   PEER_UNREACHABLE: 'A destination cannot be reached. Check its host, port and that it is running; the outbox retries.',
   PEER_REJECTED: 'A destination refused the object. Its DICOM status says why; the outbox keeps it for `outbox retry`.',
+  EVAL_LABELS: 'The labels CSV cannot be used. Give RSNA long format (ID,Label) or a wide table with sop_instance_uid and one 0/1 column per class (docs/eval.md).',
   DAEMON_NOT_RUNNING: 'The node does not answer on its HTTP port. Start it with `ich-triage serve` or check http.host/http.port.',
 } as const;
 
