@@ -40,9 +40,13 @@ class _PhantomSeriesRender(Dataset):
         return len(self.seeds)
 
     def __getitem__(self, index):
-        torch.set_num_threads(1)
         tensors, labels = render_phantom_tensors(self.seeds[index], *self.args)
         return tensors.half().cpu(), labels.cpu(), self.seeds[index]
+
+
+def _one_thread_per_worker(_worker_id: int) -> None:
+    # Each worker renders a whole series; more threads per worker would only oversubscribe.
+    torch.set_num_threads(1)
 
 
 class PhantomSlices(Dataset):
@@ -62,7 +66,8 @@ class PhantomSlices(Dataset):
                 todo.append(seed)
         render = _PhantomSeriesRender(todo, slices, matrix, windows, size, bleed_probability, device)
         # CUDA cannot be used from forked workers; on a GPU one process renders fast enough.
-        loader = DataLoader(render, batch_size=None, num_workers=0 if device != "cpu" else workers)
+        loader = DataLoader(render, batch_size=None, num_workers=0 if device != "cpu" else workers,
+                            worker_init_fn=_one_thread_per_worker)
         for tensors, lab, seed in (progress(loader, total=len(todo)) if progress else loader):
             if cache_dir:
                 cache_dir.mkdir(parents=True, exist_ok=True)

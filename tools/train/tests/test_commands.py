@@ -80,3 +80,13 @@ def test_reference_on_real_slices(tmp_path):
         tensor = np.load(tmp_path / f"{uid}.npy")
         assert tensor.shape == (3, 224, 224) and tensor.dtype == np.float32
         assert 0.0 <= tensor.min() and tensor.max() <= 1.0 and tensor[2].max() > 0.5  # skull in the bone window
+
+
+def test_labels_command_lists_a_dicom_folder_with_rsna_labels(tmp_path):
+    write_phantom_series(tmp_path / "s", series=1, slices=3, matrix=64, seed=6, bleed_probability=1.0)
+    (tmp_path / "s" / "notes.txt").write_text("not DICOM")
+    assert main(["labels", str(tmp_path / "s"), "--out", str(tmp_path / "s" / "again.csv"),
+                 "--rsna-csv", str(tmp_path / "s" / "stage_2_train.csv")]) == 0
+    again = pd.read_csv(tmp_path / "s" / "again.csv").sort_values("z").reset_index(drop=True)
+    original = pd.read_csv(tmp_path / "s" / "labels.csv").sort_values("z").reset_index(drop=True)
+    assert again.equals(original)
