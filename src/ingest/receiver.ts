@@ -1,4 +1,4 @@
-import { mkdirSync, promises as fsp } from 'node:fs';
+import { mkdirSync, readdirSync, rmSync, promises as fsp } from 'node:fs';
 import { randomBytes, createHash } from 'node:crypto';
 import path from 'node:path';
 import { PassThrough } from 'node:stream';
@@ -39,7 +39,9 @@ export class SpoolReceiver implements StoreHandler {
   private readonly context: SpoolContext;
 
   constructor(options: ReceiverOptions, instances: InstanceStore, log: Logger) {
-    mkdirSync(path.join(options.dataDir, incomingDir), { recursive: true, mode: 0o700 });
+    const incoming = path.join(options.dataDir, incomingDir);
+    mkdirSync(incoming, { recursive: true, mode: 0o700 });
+    removeUnacknowledged(incoming, log);
     this.context = { options, instances, log, now: options.now ?? Date.now, knownDirs: new Set() };
   }
 
@@ -58,6 +60,16 @@ interface SpoolContext {
   now: () => number;
   /** Day folders known to exist: one mkdir per day, not per instance. */
   knownDirs: Set<string>;
+}
+
+/**
+ * Temporary files left by a stop or crash in the middle of a transfer: an acknowledged instance
+ * has always been renamed out of incoming/, so these were never acknowledged.
+ */
+function removeUnacknowledged(incoming: string, log: Logger): void {
+  const stale = readdirSync(incoming).filter((f) => f.endsWith('.part'));
+  for (const f of stale) rmSync(path.join(incoming, f), { force: true });
+  if (stale.length > 0) log.info({ files: stale.length }, 'removed unacknowledged partial spool files');
 }
 
 /** An instance refused before its bytes arrive: they are read and dropped. */
