@@ -2,26 +2,13 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import dimse from 'dcmjs-dimse';
+import { InstanceStore, type InstanceRow } from '../../src/store/instances.js';
 import { startDaemon, type TestDaemon } from '../helpers/daemon.js';
 import { compressFiles, compressionTransferSyntax, dcmsend, storescu, storeResponses, type Compression } from '../helpers/dcmtk.js';
 import { dataSetOf, ExplicitVRLittleEndian, ImplicitVRLittleEndian, syntheticSeries, writeSlices, type Slice } from '../helpers/synthetic.js';
 
 // Every sender and syntax the issue names, against one node: statuses, rows, and the stored
 // data set bytes compared with the bytes of the file that was sent.
-
-interface Row {
-  sopInstanceUid: string;
-  sopClassUid: string;
-  seriesUid: string;
-  studyUid: string;
-  transferSyntax: string;
-  callingAe: string;
-  z: number | null;
-  instanceNumber: number | null;
-  state: string;
-  skipReason: string | null;
-  path: string;
-}
 
 let daemon: TestDaemon;
 
@@ -33,16 +20,10 @@ afterAll(async () => {
   await daemon?.cleanup();
 });
 
-function rowsOf(seriesUid: string): Row[] {
+function rowsOf(seriesUid: string): InstanceRow[] {
   const db = daemon.openDb();
   try {
-    return db
-      .prepare(
-        `SELECT sop_instance_uid AS sopInstanceUid, sop_class_uid AS sopClassUid, series_uid AS seriesUid, study_uid AS studyUid,
-          transfer_syntax AS transferSyntax, calling_ae AS callingAe, z, instance_number AS instanceNumber, state,
-          skip_reason AS skipReason, path FROM instances WHERE series_uid = ? ORDER BY instance_number`,
-      )
-      .all(seriesUid) as Row[];
+    return new InstanceStore(db).ofSeries(seriesUid);
   } finally {
     db.close();
   }
