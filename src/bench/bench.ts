@@ -1,0 +1,35 @@
+import yargs from 'yargs';
+import { hideBin } from 'yargs/helpers';
+import { defaultIngestDataDir, runIngestBench } from './ingest.js';
+
+/**
+ * `npm run bench [-- --only NAME[,NAME]]`: runs the named benchmarks (all by default) and prints
+ * what each measured. Each part is one entry of `parts`.
+ */
+const parts: Record<string, (args: BenchArgs) => Promise<unknown>> = {
+  ingest: (args) =>
+    runIngestBench({ rounds: args.rounds, dataDir: args.ingestData, maxPdu: 131072, log: (line) => process.stdout.write(`${line}\n`) }),
+};
+
+interface BenchArgs {
+  only?: string;
+  rounds: number;
+  ingestData: string;
+}
+
+const args: BenchArgs = await yargs(hideBin(process.argv))
+  .scriptName('bench')
+  .option('only', { type: 'string', describe: `comma-separated parts to run: ${Object.keys(parts).join(', ')}` })
+  .option('rounds', { type: 'number', default: 3, describe: 'measurements per target; the median is reported' })
+  .option('ingest-data', { type: 'string', default: defaultIngestDataDir, describe: 'folder of real series for the ingest part' })
+  .strict()
+  .help()
+  .parseAsync();
+
+const names = args.only ? args.only.split(',').map((s) => s.trim()) : Object.keys(parts);
+const unknown = names.filter((n) => !(n in parts));
+if (unknown.length > 0) {
+  process.stderr.write(`unknown benchmark part(s): ${unknown.join(', ')}; known: ${Object.keys(parts).join(', ')}\n`);
+  process.exit(64);
+}
+for (const name of names) await parts[name]!(args);

@@ -1,0 +1,122 @@
+import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { syntheticSeries, writeSlices } from './syntheticCt.js';
+import { packageRoot, run, startNode, startStorescp } from './processes.js';
+
+/**
+ * Ingest throughput: the same slices sent by dcmtk storescu over one association to the node
+ * (durability write, then fsync) and to dcmtk storescp, both writing every instance to disk.
+ * Each target is measured `rounds` times in alternation, each time on a fresh data folder;
+ * the median counts.
+ */
+
+export interface IngestBenchOptions {
+  rounds: number;
+  /** Folder of real series (one sub-folder per series). */
+  dataDir: string;
+  maxPdu: number;
+  log: (line: string) => void;
+}
+
+export interface IngestBenchResult {
+  instances: number;
+  source: string;
+  /** Instances per second, median over the rounds. */
+  node: { write: number; fsync: number };
+  storescp: number;
+  load: { before: number[]; after: number[] };
+}
+
+const aeTitle = 'ICH_TRIAGE';
+const minimumSlices = 200;
+
+export const defaultIngestDataDir = path.resolve(packageRoot, '../shared/data/rsna-series');
+
+export async function runIngestBench(o: IngestBenchOptions): Promise<IngestBenchResult> {
+  const work = mkdtempSync(path.join(os.tmpdir(), 'ich-bench-ingest-'));
+  try {
+    const { files, source } = sourceFiles(o.dataDir, path.join(work, 'synthetic'));
+    o.log(`ingest: ${files.length} slices from ${source}; storescu, one association, --max-pdu ${o.maxPdu}, TCP_NODELAY=1`);
+    const load = { before: os.loadavg(), after: [] as number[] };
+    o.log(`ingest: load average ${fmtLoad(load.before)} on ${os.cpus().length} cores`);
+
+    const targets = {
+      'node write': (dir: string) => nodeTarget(dir, 'write', o.maxPdu),
+      'node fsync': (dir: string) => nodeTarget(dir, 'fsync', o.maxPdu),
+      storescp: (dir: string) => startStorescp(dir, aeTitle, o.maxPdu),
+    };
+    const rates: Record<keyof typeof targets, number[]> = { 'node write': [], 'node fsync': [], storescp: [] };
+    for (let round = 1; round <= o.rounds; round++) {
+      // Alternate the order so that a burst of load elsewhere does not hit one target only.
+      const names = Object.keys(targets) as (keyof typeof targets)[];
+      const order = round % 2 === 1 ? names : [...names].reverse();
+      for (const name of order) {
+        const dir = path.join(work, `${name.replace(' ', '-')}-${round}`);
+        const target = await targets[name](dir);
+        try {
+          const seconds = await timeStorescu(target.port, files, o.maxPdu);
+          rates[name].push(files.length / seconds);
+          o.log(`ingest: round ${round} ${name.padEnd(10)} ${(files.length / seconds).toFixed(0).padStart(5)} instances/s  (load ${fmtLoad(os.loadavg())})`);
+        } finally {
+          await target.stop();
+          rmSync(dir, { recursive: true, force: true });
+        }
+      }
+    }
+    load.after = os.loadavg();
+    const result: IngestBenchResult = {
+      instances: files.length,
+      source,
+      node: { write: median(rates['node write']), fsync: median(rates['node fsync']) },
+      storescp: median(rates.storescp),
+      load,
+    };
+    o.log(`ingest: median node write ${result.node.write.toFixed(0)}/s, node fsync ${result.node.fsync.toFixed(0)}/s, storescp ${result.storescp.toFixed(0)}/s`);
+    o.log(
+      `ingest: ratio node/storescp: write ${(result.node.write / result.storescp).toFixed(2)}x, fsync ${(result.node.fsync / result.storescp).toFixed(2)}x (target >= 0.8x); load average ${fmtLoad(load.after)}`,
+    );
+    return result;
+  } finally {
+    rmSync(work, { recursive: true, force: true });
+  }
+}
+
+/** The real slices when present (at least 200 of them), else synthetic 512x512 ones. */
+function sourceFiles(dataDir: string, syntheticDir: string): { files: string[]; source: string } {
+  if (existsSync(dataDir)) {
+    const files = readdirSync(dataDir)
+      .sort()
+      .flatMap((s) => readdirSync(path.join(dataDir, s)).sort().map((f) => path.join(dataDir, s, f)));
+    if (files.length >= minimumSlices) return { files, source: dataDir };
+  }
+  const slices = Array.from({ length: 6 }, () => syntheticSeries({ slices: 40, rows: 512, columns: 512 })).flat();
+  return { files: writeSlices(syntheticDir, slices), source: `synthetic 512x512 slices (${dataDir} is absent or holds fewer than ${minimumSlices})` };
+}
+
+async function nodeTarget(dir: string, durability: 'write' | 'fsync', maxPdu: number) {
+  return startNode(dir, {
+    dicom: { aeTitle, host: '127.0.0.1', port: 0, maxPduLength: maxPdu },
+    storage: { dataDir: path.join(dir, 'data'), durability, minFreeMb: 0 },
+    model: { path: path.join(packageRoot, 'test/fixtures/models/tiny-ich.onnx') },
+    http: { host: '127.0.0.1', port: 0 },
+    logging: { level: 'info' },
+  });
+}
+
+async function timeStorescu(port: number, files: readonly string[], maxPdu: number): Promise<number> {
+  const start = performance.now();
+  await run('storescu', ['--max-pdu', String(maxPdu), '-aet', 'BENCH', '-aec', aeTitle, '127.0.0.1', String(port), ...files]);
+  return (performance.now() - start) / 1000;
+}
+
+function median(values: readonly number[]): number {
+  const s = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(s.length / 2);
+  return s.length % 2 === 1 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
+}
+
+function fmtLoad(load: readonly number[]): string {
+  return load.map((l) => l.toFixed(2)).join(' ');
+}
