@@ -24,5 +24,7 @@ export const serveCommand: CommandModule<GlobalArgs, GlobalArgs> = {
     };
     process.on('SIGTERM', () => stop('SIGTERM'));
     process.on('SIGINT', () => stop('SIGINT'));
+    // systemctl reload: config and model again, associations untouched.
+    process.on('SIGHUP', () => void daemon.reload());
   },
 };

@@ -10,7 +10,7 @@ import { errorMessage } from '../errors.js';
  * Renders an email row at send time (so "seconds from last slice to alert" is the real one)
  * and sends it. The SMTP transport follows the config across reloads.
  */
-export function createEmailSender(config: () => Readonly<EmailConfig>, thumbnail: (spoolPath: string) => Buffer | undefined, now: () => number = Date.now): EmailSender {
+export function createEmailSender(config: () => Readonly<EmailConfig>, thumbnail: (spoolPath: string) => Promise<Buffer | undefined>, now: () => number = Date.now): EmailSender {
   let transport: { key: string; send: (m: MailMessage) => Promise<Delivery> } | undefined;
   return async (row: OutboxRow): Promise<Delivery> => {
     const email = config();
@@ -20,7 +20,7 @@ export function createEmailSender(config: () => Readonly<EmailConfig>, thumbnail
     let message: MailMessage;
     try {
       const payload = JSON.parse(row.payload ?? '') as EmailPayload;
-      const png = payload.thumbnail ? thumbnail(payload.thumbnail) : undefined;
+      const png = payload.thumbnail ? await thumbnail(payload.thumbnail) : undefined;
       if (payload.kind === 'final') {
         const secondsToAlert = (now() - payload.result.timings.lastReceivedAt) / 1000;
         message = renderEmail(payload.result, payload.fields, { includePhi: email.includePhi, secondsToAlert, thumbnailPng: png });

@@ -1,0 +1,83 @@
+import path from 'node:path';
+import type { InferenceEngine } from '../inference/engine.js';
+import type { PendingSlice, SliceOutcome, SliceStore } from '../store/slices.js';
+import type { Logger } from '../log.js';
+
+/** Per classified slice: from storage to stored probabilities, and its share of session.run. */
+export interface ClassifiedSlice {
+  latencyMs: number;
+  inferenceMs: number;
+}
+
+/**
+ * Received slices -> inference workers -> slice_results. Keeps every free worker fed with a
+ * batch of the oldest pending slices; results are committed per batch.
+ */
+export class ClassifyStage {
+  private readonly inFlight = new Set<string>();
+
+  constructor(
+    private engine: InferenceEngine,
+    private readonly slices: SliceStore,
+    private readonly dataDir: string,
+    private readonly log: Logger,
+    private readonly onBatchDone: (seriesUids: Set<string>, succeeded: boolean, slices: ClassifiedSlice[]) => void,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  /** After a reload: batches in flight finish on the old engine, new ones use this one. */
+  setEngine(engine: InferenceEngine): void {
+    this.engine = engine;
+  }
+
+  get pendingInFlight(): number {
+    return this.inFlight.size;
+  }
+
+  async runOnce(): Promise<boolean> {
+    const engine = this.engine;
+    const free = engine.freeWorkers;
+    if (free === 0) return false;
+    const batchSize = engine.status.batchSize;
+    const pending = this.slices.nextPending(batchSize * free + this.inFlight.size).filter((p) => !this.inFlight.has(p.sopInstanceUid));
+    if (pending.length === 0) return false;
+    for (let i = 0; i < pending.length && i / batchSize < free; i += batchSize) {
+      const batch = pending.slice(i, i + batchSize);
+      for (const p of batch) this.inFlight.add(p.sopInstanceUid);
+      const byUid = new Map(batch.map((p) => [p.sopInstanceUid, p]));
+      const items = batch.map((p) => ({ key: p.sopInstanceUid, path: path.join(this.dataDir, p.path) }));
+      engine.classify(items).then(
+        (result) => {
+          const share = result.inferenceMs / Math.max(1, result.items.filter((r) => r.probs).length);
+          const outcomes: SliceOutcome[] = result.items.map((r) => ({
+            sopInstanceUid: r.key,
+            seriesUid: byUid.get(r.key)!.seriesUid,
+            probs: r.probs,
+            error: r.error,
+            preprocessMs: r.preprocessMs,
+            inferenceMs: r.probs ? share : 0,
+          }));
+          const now = this.now();
+          this.slices.record(outcomes, engine.contract.info, now);
+          for (const o of outcomes) {
+            if (o.error) this.log.warn({ sop: o.sopInstanceUid, series: o.seriesUid, reason: o.error }, 'slice could not be classified');
+          }
+          this.log.debug({ slices: outcomes.length, inferenceMs: Math.round(result.inferenceMs) }, 'batch classified');
+          const done = outcomes.map((o) => ({ latencyMs: now - byUid.get(o.sopInstanceUid)!.receivedAt, inferenceMs: o.inferenceMs }));
+          this.finish(batch, true, done);
+        },
+        (err: unknown) => {
+          // The rows stay 'received': the loop retries them after its idle period.
+          this.log.error({ err, slices: batch.length }, 'inference batch failed');
+          this.finish(batch, false, []);
+        },
+      );
+    }
+    return false;
+  }
+
+  private finish(batch: PendingSlice[], succeeded: boolean, done: ClassifiedSlice[]): void {
+    for (const p of batch) this.inFlight.delete(p.sopInstanceUid);
+    this.onBatchDone(new Set(batch.map((p) => p.seriesUid)), succeeded, done);
+  }
+}
