@@ -36,6 +36,7 @@ export const classifyCommand: CommandModule<GlobalArgs, ClassifyArgs> = {
       batchSize: config.model.batchSize,
       deviceId: config.model.deviceId,
     });
+    for (const f of engine.status.fallbacks) process.stderr.write(`note: provider ${f.provider} unavailable (${f.reason}); using ${engine.status.provider}\n`);
     try {
       const files = args.paths.flatMap(listFiles);
       const run = await classifyFiles(

@@ -52,13 +52,13 @@ export function workerPlan(providers: readonly ProviderName[], threads: number):
   return { workers, intraOpThreads: Math.max(1, Math.floor(total / workers)) };
 }
 
-/** The worker script beside this module; under vitest the TypeScript source runs through tsx. */
-function workerScript(): { url: URL; execArgv: string[] } {
-  const fromSource = import.meta.url.endsWith('.ts');
-  return {
-    url: new URL(fromSource ? './worker.ts' : './worker.js', import.meta.url),
-    execArgv: fromSource ? ['--import', 'tsx'] : [],
-  };
+/**
+ * The worker script beside this module. When this module runs from TypeScript source (vitest),
+ * the worker is the compiled one in dist/ (`npm test` builds first): Node 20 applies no loader
+ * hooks inside worker threads, so a .ts worker cannot load.
+ */
+function workerScript(): URL {
+  return import.meta.url.endsWith('.ts') ? new URL('../../dist/inference/worker.js', import.meta.url) : new URL('./worker.js', import.meta.url);
 }
 
 /** A pool of inference workers; `classify` runs a batch on the next free one. */
@@ -92,8 +92,8 @@ export class InferenceEngine {
       outputName: contract.outputName,
       classCount: contract.classes.length,
     };
-    const { url, execArgv } = workerScript();
-    const workers = Array.from({ length: plan.workers }, () => new Worker(url, { workerData: setup, execArgv }));
+    const url = workerScript();
+    const workers = Array.from({ length: plan.workers }, () => new Worker(url, { workerData: setup }));
     let readies: WorkerReady[];
     try {
       readies = await Promise.all(workers.map(firstMessage));

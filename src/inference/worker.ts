@@ -11,6 +11,8 @@ import { errorMessage } from '../errors.js';
 import type { BatchFailure, BatchRequest, BatchResponse, ItemResult, ProviderAttempt, WorkerReady, WorkerSetup } from './protocol.js';
 
 const setup = workerData as WorkerSetup;
+// Provider failures are caught and reported by the engine; onnxruntime's own console lines would only repeat them.
+ort.env.logLevel = 'fatal';
 const port = parentPort!;
 
 async function openSession(): Promise<{ session: ort.InferenceSession; ready: WorkerReady }> {

@@ -1,0 +1,84 @@
+import { describe, expect, it, beforeAll, afterAll } from 'vitest';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import ort from 'onnxruntime-node';
+import { loadModelContract } from '../src/inference/contract.js';
+import { InferenceEngine } from '../src/inference/engine.js';
+import { initPixelDecoders } from '../src/dicom/pixels.js';
+import { fileToTensor } from '../src/imaging/tensor.js';
+import { syntheticSeries, writeSlices } from './helpers/synthetic.js';
+import { tinyModel } from './helpers/daemon.js';
+
+const contract = loadModelContract(tinyModel);
+const dir = mkdtempSync(path.join(tmpdir(), 'ich-inference-'));
+const files = writeSlices(dir, syntheticSeries({ slices: 6, bleed: { x: 0.6, y: 0.45, radius: 0.12, hu: 70 } }));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+describe('inference engine (worker threads)', () => {
+  let engine: InferenceEngine;
+  beforeAll(async () => {
+    engine = await InferenceEngine.start(contract, { providers: ['cpu'], threads: 2, batchSize: 4, deviceId: 0 });
+  });
+  afterAll(() => engine.close());
+
+  it('gives the probabilities of a direct onnxruntime run on the same tensors', async () => {
+    const result = await engine.classify(files.map((f) => ({ key: f, path: f })), { wantTensors: true });
+    expect(result.items.map((i) => i.key)).toEqual(files);
+    await initPixelDecoders();
+    const session = await ort.InferenceSession.create(tinyModel);
+    const { size, windows } = contract.input;
+    for (const item of result.items) {
+      const tensor = await fileToTensor(readFileSync(item.key), contract.input);
+      expect(item.tensor).toEqual(tensor);
+      const out = await session.run({ input: new ort.Tensor('float32', tensor, [1, windows.length, size, size]) });
+      const direct = Array.from(out['probs']!.data as Float32Array);
+      expect(item.probs).toHaveLength(6);
+      item.probs!.forEach((p, c) => expect(Math.abs(p - direct[c]!)).toBeLessThan(1e-6));
+      expect(item.probs!.every((p) => p >= 0 && p <= 1)).toBe(true);
+    }
+    expect(result.inferenceMs).toBeGreaterThan(0);
+  });
+
+  it('reports a file that cannot be decoded and classifies the rest', async () => {
+    const junk = path.join(dir, 'junk.dcm');
+    const { writeFileSync } = await import('node:fs');
+    writeFileSync(junk, Buffer.from('not dicom at all'));
+    const result = await engine.classify([{ key: 'junk', path: junk }, { key: 'good', path: files[0]! }]);
+    expect(result.items[0]!.error).toMatch(/DICM|Part 10|not a DICOM/i);
+    expect(result.items[0]!.probs).toBeUndefined();
+    expect(result.items[1]!.probs).toHaveLength(6);
+  });
+
+  it('runs one single-threaded session per thread asked for, and queues batches beyond them', async () => {
+    expect(engine.status.workers).toBe(2);
+    const many = Array.from({ length: 8 }, () => files.map((f) => ({ key: f, path: f })));
+    const pending = many.map((batch) => engine.classify(batch));
+    expect(engine.freeWorkers).toBe(0);
+    const results = await Promise.all(pending);
+    expect(results.every((r) => r.items.every((i) => i.probs?.length === 6))).toBe(true);
+    expect(engine.freeWorkers).toBe(2);
+  });
+});
+
+describe('execution providers', () => {
+  it('fails with a clear error when CUDA is asked for and missing', async () => {
+    await expect(InferenceEngine.start(contract, { providers: ['cuda'], threads: 1, batchSize: 0, deviceId: 0 })).rejects.toMatchObject({
+      code: 'PROVIDER_UNAVAILABLE',
+      message: expect.stringMatching(/no execution provider of \[cuda\] could start \(cuda: .+\)/),
+    });
+  });
+
+  it('falls back in the configured order and says why', async () => {
+    const engine = await InferenceEngine.start(contract, { providers: ['cuda', 'cpu'], threads: 1, batchSize: 0, deviceId: 0 });
+    try {
+      expect(engine.status.provider).toBe('cpu');
+      expect(engine.status.fallbacks).toEqual([{ provider: 'cuda', reason: expect.stringMatching(/\S/) }]);
+      expect(engine.status.batchSize).toBe(4);
+      const r = await engine.classify([{ key: 'a', path: files[0]! }]);
+      expect(r.items[0]!.probs).toHaveLength(6);
+    } finally {
+      await engine.close();
+    }
+  });
+});
