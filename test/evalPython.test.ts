@@ -7,45 +7,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { parseLabels } from '../src/eval/labels.js';
 import { buildReport, predictionsCsv, type ReportInput } from '../src/eval/report.js';
-import type { EvalSlice } from '../src/eval/dataset.js';
-import { compareShared, pythonEvalMissing, runPythonEval } from './evalHelpers.js';
-
-const classes = ['any', 'epidural', 'intraparenchymal', 'intraventricular', 'subarachnoid', 'subdural'];
-
-/** mulberry32: the same pseudo-random data on every run. */
-function random(seed: number): () => number {
-  return () => {
-    seed = (seed + 0x6d2b79f5) | 0;
-    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-function dataset() {
-  const rnd = random(7);
-  const slices: EvalSlice[] = [];
-  const labels: number[][] = [];
-  for (let s = 0; s < 12; s++) {
-    const bleeding = s % 3 !== 0;
-    for (let k = 0; k < 20; k++) {
-      const y = classes.map(() => 0);
-      if (bleeding && rnd() < 0.5) {
-        for (const c of [2, 3, 4, 5]) if (rnd() < 0.4) y[c] = 1;
-        y[0] = y.slice(1).some((v) => v === 1) || rnd() < 0.2 ? 1 : 0; // "any" now and then without a subtype, as in RSNA
-      }
-      const p = y.map((label, c) => {
-        const v = 1 / (1 + Math.exp(-(2.5 * label - 1.2 + 1.5 * (rnd() - 0.5) * 2)));
-        if (c === 0) return Math.round(v * 20) / 20; // coarse: many ties between positives and negatives
-        if (c === 3 && rnd() < 0.1) return label ? 0 : 1; // certain and wrong: log loss clipping
-        return Math.fround(v); // float32, as the model returns them
-      });
-      slices.push({ file: `/d/${s}/${k}.dcm`, sopInstanceUid: `2.25.${s}${String(k).padStart(3, '0')}`, seriesUid: `2.25.9${s}`, z: 5 * k, probs: p, skipReason: null, error: null });
-      labels.push(y);
-    }
-  }
-  return { slices, labels };
-}
+import { compareShared, pythonEvalMissing, rsnaClasses as classes, runPythonEval, syntheticSlices } from './evalHelpers.js';
 
 describe.skipIf(pythonEvalMissing() !== null)('eval agrees with the training tool', () => {
   let dir: string;
@@ -60,7 +22,7 @@ describe.skipIf(pythonEvalMissing() !== null)('eval agrees with the training too
   });
 
   it.each(['wide', 'rsna-long'] as const)('on the same predictions, labels in %s format', (format) => {
-    const { slices, labels } = dataset();
+    const { slices, labels } = syntheticSlices();
     // The last slice has no label; one label names no slice.
     const rows = labels.slice(0, -1).map((y, i) => ({ sop: slices[i]!.sopInstanceUid, y }));
     rows.push({ sop: '2.25.404', y: [1, 0, 0, 0, 0, 1] });

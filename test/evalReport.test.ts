@@ -11,6 +11,7 @@ import { parseLabels } from '../src/eval/labels.js';
 import type { EvalRow, EvalSlice } from '../src/eval/dataset.js';
 import type { SeriesOutcome } from '../src/series/decide.js';
 import type { SeriesResult } from '../src/series/result.js';
+import { sampleRunInfo } from './evalHelpers.js';
 
 const classes = ['any', 'subdural'];
 const row = (sop: string, series: string, y: number[], p: number[]): EvalRow => ({ sopInstanceUid: sop, seriesUid: series, z: 0, file: `/d/${sop}.dcm`, y, p });
@@ -119,16 +120,7 @@ describe('eval report parts', () => {
       recallTarget: 0.9,
       suggestBy: 'recall',
       worstLimit: 3,
-      run: {
-        created_at: '2025-01-01T00:00:00.000Z',
-        software_version: '0.1.0',
-        dicom_dir: '/d',
-        labels_file: 'l.csv',
-        model: { path: '/m/<tiny>.onnx', sha256: 'ab'.repeat(32), name: 'tiny', version: '1', architecture: 'cnn', intended_use: 'test model, not for clinical use', demo: true, input_size: 64, windows: [{ name: 'brain', center: 40, width: 80 }], thresholds: { any: 0.5, subdural: 0.5 } },
-        config: { file: '/c.yaml', threshold_overrides: {}, smoothing: [1, 2, 1], selection: {} },
-        engine: { provider: 'cpu', workers: 2, batch_size: 4 },
-        seconds: 1.5,
-      },
+      run: sampleRunInfo(classes),
     };
     const { report, rows: evaluated, classified } = buildReport(input);
     expect(report.coverage).toMatchObject({ n_files: 8, n_slices_evaluated: 5, n_series_evaluated: 3, duplicate_files: [{ file: '/d/a-copy.dcm', sop_instance_uid: 'a' }] });
