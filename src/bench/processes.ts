@@ -36,6 +36,7 @@ export function run(command: string, args: readonly string[]): Promise<string> {
 
 export interface RunningNode {
   port: number;
+  pid: number;
   stop(): Promise<void>;
 }
 
@@ -61,7 +62,7 @@ export function startNode(dir: string, config: Record<string, unknown>): Promise
           // Keep draining stdout so the node never blocks on a full pipe.
           child.stdout.off('data', onData).resume();
           child.off('exit', onEarlyExit);
-          resolve({ port: entry.port, stop: () => stopProcess(child) });
+          resolve({ port: entry.port, pid: child.pid!, stop: () => stopProcess(child) });
         }
       }
     };
@@ -87,10 +88,13 @@ export function stopProcess(child: ChildProcess): Promise<void> {
   });
 }
 
-/** Starts dcmtk storescp writing into `dir` and resolves once it answers C-ECHO. */
-export async function startStorescp(dir: string, aeTitle: string, maxPdu: number): Promise<{ port: number; stop(): Promise<void> }> {
+/**
+ * Starts dcmtk storescp writing into `dir` and resolves once it answers C-ECHO. `port` lets a
+ * caller bring a peer up on a port it configured earlier (a PACS that comes back).
+ */
+export async function startStorescp(dir: string, aeTitle: string, maxPdu: number, port?: number): Promise<{ port: number; stop(): Promise<void> }> {
   mkdirSync(dir, { recursive: true });
-  const port = await freePort();
+  port ??= await freePort();
   const child = spawn('storescp', ['--max-pdu', String(maxPdu), '-aet', aeTitle, '-od', dir, String(port)], { env: dcmtkEnv, stdio: 'ignore' });
   const exited = new Promise<never>((_, reject) => child.once('exit', (code) => reject(new Error(`storescp exited (${code})`))));
   // Readiness: the first C-ECHO that succeeds (echoscu fails fast while nothing listens).
