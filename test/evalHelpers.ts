@@ -32,6 +32,10 @@ export interface Agreement {
   /** Numbers compared. */
   numbers: number;
   maxDiff: number;
+  /** Where the largest difference is. */
+  maxDiffAt: string;
+  /** The largest difference outside the log losses (counts, ratios, thresholds, AUCs: exact in both tools). */
+  maxDiffExact: number;
   mismatches: string[];
 }
 
@@ -40,11 +44,15 @@ export interface Agreement {
  * numbers within `tolerance` (counts exactly), everything else equal. Keys only the node has
  * are not compared.
  */
-export function compareShared(py: unknown, node: unknown, tolerance = 1e-9, at = '$', acc: Agreement = { numbers: 0, maxDiff: 0, mismatches: [] }): Agreement {
+export function compareShared(py: unknown, node: unknown, tolerance = 1e-9, at = '$', acc: Agreement = { numbers: 0, maxDiff: 0, maxDiffAt: '', maxDiffExact: 0, mismatches: [] }): Agreement {
   if (typeof py === 'number' && typeof node === 'number') {
     const diff = Math.abs(py - node);
     acc.numbers++;
-    acc.maxDiff = Math.max(acc.maxDiff, diff);
+    if (!at.includes('log_loss')) acc.maxDiffExact = Math.max(acc.maxDiffExact, diff);
+    if (diff > acc.maxDiff) {
+      acc.maxDiff = diff;
+      acc.maxDiffAt = at;
+    }
     if (Number.isInteger(py) && /\.(tp|fp|fn|tn|n_images|n_series)$/.test(at) ? diff !== 0 : !(diff <= tolerance)) acc.mismatches.push(`${at}: python ${py}, node ${node}`);
   } else if (Array.isArray(py) && Array.isArray(node) && py.length === node.length) {
     py.forEach((v, i) => compareShared(v, node[i], tolerance, `${at}[${i}]`, acc));
