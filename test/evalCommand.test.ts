@@ -93,6 +93,8 @@ describe('ich-triage eval (built CLI, real inference workers)', () => {
       n_files: 42,
       n_slices_evaluated: 39,
       n_series_evaluated: 4,
+      n_unlabelled: 1,
+      n_labels_without_slice: 1,
       labels_format: 'rsna-long',
       label_duplicates_dropped: 1,
       labels_without_slice: ['2.25.404'],

@@ -39,6 +39,8 @@ export interface Coverage {
   failed: Array<{ file: string; sop_instance_uid: string; error: string }>;
   /** Files repeating a SOP Instance UID already seen: only the first counts. */
   duplicate_files: Array<{ file: string; sop_instance_uid: string }>;
+  n_unlabelled: number;
+  n_labels_without_slice: number;
   /** Classified slices without a label: not in the metrics. */
   unlabelled: Array<{ file: string; sop_instance_uid: string; series_instance_uid: string }>;
   /** Labels whose SOP Instance UID is on no file. */
@@ -67,6 +69,8 @@ export function joinLabels(
     n_files: slices.length + unreadable.length,
     n_slices_evaluated: 0,
     n_series_evaluated: 0,
+    n_unlabelled: 0,
+    n_labels_without_slice: 0,
     unreadable: unreadable.map((u) => ({ file: u.file, reason: u.reason })),
     not_classified: [],
     failed: [],
@@ -98,6 +102,8 @@ export function joinLabels(
   const seriesOrder = new Map<string, number>();
   for (const r of rows) if (!seriesOrder.has(r.seriesUid)) seriesOrder.set(r.seriesUid, seriesOrder.size);
   rows.sort((a, b) => seriesOrder.get(a.seriesUid)! - seriesOrder.get(b.seriesUid)! || (a.z ?? 0) - (b.z ?? 0));
+  coverage.n_unlabelled = coverage.unlabelled.length;
+  coverage.n_labels_without_slice = coverage.labels_without_slice.length;
   coverage.n_slices_evaluated = rows.length;
   coverage.n_series_evaluated = seriesOrder.size;
   return { rows, classified, coverage };

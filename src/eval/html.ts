@@ -132,7 +132,7 @@ ${m.demo ? `<div class="warn">This model's intended use says: ${esc(m.intended_u
 <tr><td>architecture, input</td><td>${esc(m.architecture)}, ${m.input_size} px, windows ${esc(m.windows.map((w) => `${w.name} ${w.center}/${w.width}`).join(', '))}</td></tr>
 <tr><td>config</td><td class="mono">${esc(r.run.config.file)}</td></tr>
 <tr><td>thresholds in force</td><td>${classes.map((c) => `${esc(c)} ${thr(r.at_thresholds.thresholds[c])}${r.run.config.threshold_overrides[c] !== undefined ? ' (config)' : ''}`).join(', ')}</td></tr>
-<tr><td>series smoothing</td><td>${esc(JSON.stringify(r.run.config.smoothing))}</td></tr>
+<tr><td>series smoothing, selection</td><td>${esc(JSON.stringify(r.run.config.smoothing))}; <span class="mono">${esc(JSON.stringify(r.run.config.selection))}</span></td></tr>
 <tr><td>engine</td><td>${esc(r.run.engine.provider)}, ${r.run.engine.workers} workers, batch ${r.run.engine.batch_size}; ${num(r.run.seconds, 1)} s; ich-triage ${esc(r.run.software_version)}</td></tr>
 </table>
 
