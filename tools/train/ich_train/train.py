@@ -1,6 +1,7 @@
 """Training loop: weighted BCE, Adam, checkpoints and resume, validation each epoch."""
 import csv
 import json
+import math
 import random
 import time
 from dataclasses import asdict, dataclass, field
@@ -175,14 +176,12 @@ def train(config: TrainConfig, progress=None, log=print) -> dict:
     generator = torch.Generator().manual_seed(config.seed)
     train_loader = DataLoader(split.train, batch_size=config.batch, shuffle=True, drop_last=len(split.train) > config.batch,
                               num_workers=_loader_workers(split.train, config.workers), generator=generator)
-    scheduler = _scheduler(optimizer, config, len(train_loader))
+    planned_steps = min(config.epochs * len(train_loader), config.max_steps or 1 << 62)
     epoch, step = 0, 0
     if config.resume:
         state = torch.load(config.resume, map_location=device)
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
-        if scheduler and state.get("scheduler"):
-            scheduler.load_state_dict(state["scheduler"])
         epoch, step = state["epoch"], state["step"]
         log(f"resumed from {config.resume} at epoch {epoch}, step {step}")
     val_loader = DataLoader(split.val, batch_size=max(config.batch, 32), num_workers=_loader_workers(split.val, config.workers))
@@ -195,6 +194,8 @@ def train(config: TrainConfig, progress=None, log=print) -> dict:
             if config.augment:
                 images = random_flips(images, generator)
             images, y = _to_device(images, device), y.to(device)
+            for group in optimizer.param_groups:
+                group["lr"] = learning_rate(config, step, planned_steps)
             with _autocast(device):
                 logits = model(images)
             # Paper's eq. 1: per-class weights inside the mean over classes and images.
@@ -202,8 +203,6 @@ def train(config: TrainConfig, progress=None, log=print) -> dict:
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
-            if scheduler:
-                scheduler.step()
             step += 1
             epoch_seen += len(y)
             running = 0.98 * running + 0.02 * float(loss) if step > 1 else float(loss)
@@ -220,7 +219,7 @@ def train(config: TrainConfig, progress=None, log=print) -> dict:
                                "epoch_seconds": time.time() - epoch_start, "device": str(device)}
         log(f"epoch {epoch}: {rate:.1f} images/s, loss {running:.4f}, val any AUC "
             f"{_fmt(metrics['roc_auc']['any'])}, weighted log loss {metrics['weighted_log_loss']:.4f}")
-        _write_outputs(out, model, optimizer, scheduler, config, epoch, step, metrics, split, probs, labels)
+        _write_outputs(out, model, optimizer, config, epoch, step, metrics, split, probs, labels)
     metrics.setdefault("training", {})["total_seconds"] = time.time() - started
     metrics["training"]["total_images_per_second"] = seen / max(time.time() - started, 1e-9)
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2))
@@ -245,9 +244,8 @@ def write_predictions(path: Path, ids, series, z, values: np.ndarray) -> None:
             writer.writerow(list(row[:3]) + [repr(v) if isinstance(v, float) else v for v in row[3]])
 
 
-def _write_outputs(out, model, optimizer, scheduler, config, epoch, step, metrics, split, probs, labels):
-    torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                "scheduler": scheduler.state_dict() if scheduler else None, "epoch": epoch, "step": step,
+def _write_outputs(out, model, optimizer, config, epoch, step, metrics, split, probs, labels):
+    torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(), "epoch": epoch, "step": step,
                 "config": asdict(config), "metrics": metrics}, out / "checkpoint.tmp")
     (out / "checkpoint.tmp").replace(out / "checkpoint.pt")  # a crash never leaves half a checkpoint
     write_predictions(out / "val_predictions.csv", split.val_ids, split.val_series, split.val_z, probs)
@@ -263,15 +261,14 @@ def random_flips(images: torch.Tensor, generator: torch.Generator) -> torch.Tens
     return images
 
 
-def _scheduler(optimizer, config: TrainConfig, steps_per_epoch: int):
+def learning_rate(config: TrainConfig, step: int, planned_steps: int) -> float:
+    """Learning rate at `step`. Stateless, so a resumed run with other --epochs re-plans the
+    cosine decay from where it stands."""
     if config.lr_schedule == "constant":
-        return None
+        return config.lr
     if config.lr_schedule != "cosine":
         raise ValueError(f"unknown --lr-schedule {config.lr_schedule!r}: constant or cosine")
-    total = config.epochs * steps_per_epoch
-    if config.max_steps:
-        total = min(total, config.max_steps)
-    return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(total, 1))
+    return config.lr * 0.5 * (1 + math.cos(math.pi * min(step, planned_steps) / max(planned_steps, 1)))
 
 
 def _done(step: int, max_steps: Optional[int]) -> bool:

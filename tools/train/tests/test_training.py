@@ -84,3 +84,11 @@ def test_pretrained_local_weights_are_loaded(tmp_path):
     model = IchNet("resnet18", "gap", 64)
     assert load_pretrained_backbone(model, "resnet18", tmp_path / "r18.pth") == len(source.state_dict())
     assert torch.equal(model.features[0].weight, source.conv1.weight)
+
+
+def test_cosine_learning_rate_plan():
+    from ich_train.train import learning_rate
+
+    config = TrainConfig(out="x", lr=1e-3, lr_schedule="cosine")
+    assert [learning_rate(config, s, 100) for s in (0, 50, 100, 150)] == pytest.approx([1e-3, 5e-4, 0.0, 0.0])
+    assert learning_rate(TrainConfig(out="x", lr=1e-3), 50, 100) == 1e-3
