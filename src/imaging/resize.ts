@@ -1,58 +1,88 @@
 /**
- * Bilinear resize of one float32 plane, reproducing OpenCV 4.x `cv2.resize(img, (w, h),
- * interpolation=cv2.INTER_LINEAR)` on a float32 image (modules/imgproc/src/resize.cpp),
- * which is what the reference applies to each windowed channel:
+ * Bilinear resize reproducing OpenCV 4.x `cv2.resize(img, (w, h), interpolation=cv2.INTER_LINEAR)`
+ * on a float32 image (modules/imgproc/src/resize.cpp), which the reference applies to each
+ * windowed channel:
  * - source coordinate of destination pixel d: (d + 0.5) * (src / dst) - 0.5, computed in
- *   double and rounded to float; weights 1 - f and f in float32 (no fixed point: that path
- *   is only for 8-bit images);
- * - columns left of the first or right of the last source pixel take that pixel alone;
- *   rows outside the image read the border row (OpenCV clamps the row index, not the weight);
- * - a horizontal pass, then a vertical one, each product and sum rounded to float32;
- * - an exact halving in both directions is averaged over 2x2 blocks instead (OpenCV switches
- *   INTER_LINEAR to its fast INTER_AREA path there), summed in its SIMD order.
+ *   double and rounded to float; weights 1 - f and f in float32 (the fixed-point weights are
+ *   only for 8-bit images);
+ * - a column left of the first or right of the last source pixel copies that pixel, while a
+ *   row outside the image reads the border row twice with both weights (OpenCV clamps the
+ *   column weight but only the row index);
+ * - a horizontal pass, then a vertical one, every product and sum rounded to float32.
  * No antialiasing: a downscale by more than 2 skips source pixels, as OpenCV does.
+ * An exact halving in both directions is the one case OpenCV computes differently (its fast
+ * INTER_AREA path): the result is the same except, when dstCols is not a multiple of 4, in
+ * the last dstCols % 4 columns, which may differ by one float32 rounding (1 ulp).
  */
-export function resizeLinear(
-  src: Float32Array,
-  srcRows: number,
-  srcCols: number,
-  dstRows: number,
-  dstCols: number,
-  dst = new Float32Array(dstRows * dstCols),
-  dstOffset = 0,
-): Float32Array {
-  if (src.length < srcRows * srcCols) throw new RangeError(`source holds ${src.length} values, not ${srcRows} x ${srcCols}`);
-  if (dst.length < dstOffset + dstRows * dstCols) throw new RangeError('destination too small');
-  if (srcRows === 2 * dstRows && srcCols === 2 * dstCols) {
-    halve(src, srcCols, dstRows, dstCols, dst, dstOffset);
-    return dst;
-  }
-  const columns = interpolationTaps(srcCols, dstCols);
+
+/**
+ * An image of one or more channels given by lookup. With `codes`, channel c of pixel i is
+ * tables[c][(codes.words[i] >>> shift) & mask]: a frame as it stands, its stored pixel words
+ * and, per window, a table from stored bits to that channel's value (huTable, applyWindow),
+ * so no full-size channel image is ever written. Without, each table is a channel's plane.
+ */
+export interface TabulatedImage {
+  rows: number;
+  columns: number;
+  tables: readonly Float32Array[];
+  codes?: { words: ArrayLike<number>; shift: number; mask: number };
+}
+
+/** One float32 plane [srcRows, srcCols] resized to [dstRows, dstCols]. */
+export function resizeLinear(src: Float32Array, srcRows: number, srcCols: number, dstRows: number, dstCols: number): Float32Array {
+  return resizeTabulated({ rows: srcRows, columns: srcCols, tables: [src] }, dstRows, dstCols);
+}
+
+/** Every channel resized, float32 [channels, dstRows, dstCols]. */
+export function resizeTabulated(image: TabulatedImage, dstRows: number, dstCols: number): Float32Array {
+  const { rows: srcRows, columns: srcCols, tables } = image;
+  const channels = tables.length;
+  const pixels = srcRows * srcCols;
+  const { words, shift, mask } = image.codes ?? { words: undefined, shift: 0, mask: -1 };
+  if ((words?.length ?? tables[0]?.length ?? 0) < pixels) throw new RangeError(`the image holds fewer than ${srcRows} x ${srcCols} pixels`);
+  const entries = words ? mask + 1 : pixels;
+  if (tables.some((t) => t.length < entries)) throw new RangeError(`every table needs ${entries} entries`);
+
   const rows = interpolationTaps(srcRows, dstRows);
-  // Horizontal pass over every source row a destination row reads.
-  const horizontal = new Float32Array(srcRows * dstCols);
-  const needed = new Uint8Array(srcRows);
-  for (let dy = 0; dy < dstRows; dy++) {
-    needed[rows.first[dy]!] = 1;
-    needed[rows.second[dy]!] = 1;
-  }
+  const { first, second, weight0, weight1 } = interpolationTaps(srcCols, dstCols);
+  // Horizontal pass, per channel [srcRows, dstCols], over the source rows some destination row reads.
+  const read = new Uint8Array(srcRows);
+  for (let dy = 0; dy < dstRows; dy++) read[rows.first[dy]!] = read[rows.second[dy]!] = 1;
+  const plane = srcRows * dstCols;
+  const horizontal = new Float32Array(channels * plane);
   for (let sy = 0; sy < srcRows; sy++) {
-    if (needed[sy]) resizeRow(src, sy * srcCols, columns, horizontal, sy * dstCols);
+    if (!read[sy]) continue;
+    const rowStart = sy * srcCols;
+    const outStart = sy * dstCols;
+    for (let dx = 0; dx < dstCols; dx++) {
+      const s0 = rowStart + first[dx]!;
+      const s1 = rowStart + second[dx]!;
+      const k0 = words ? (words[s0]! >>> shift) & mask : s0;
+      const k1 = words ? (words[s1]! >>> shift) & mask : s1;
+      const a0 = weight0[dx]!;
+      const a1 = weight1[dx]!;
+      for (let c = 0, h = outStart + dx; c < channels; c++, h += plane) {
+        const table = tables[c]!;
+        horizontal[h] = s0 === s1 ? table[k0]! : Math.fround(table[k0]! * a0) + Math.fround(table[k1]! * a1);
+      }
+    }
   }
-  for (let dy = 0; dy < dstRows; dy++) {
-    const r0 = rows.first[dy]! * dstCols;
-    const r1 = rows.second[dy]! * dstCols;
+
+  const dst = new Float32Array(channels * dstRows * dstCols);
+  for (let dy = 0, out = 0; dy < dstRows; dy++) {
     const b0 = rows.weight0[dy]!;
     const b1 = rows.weight1[dy]!;
-    const out = dstOffset + dy * dstCols;
-    for (let x = 0; x < dstCols; x++) {
-      dst[out + x] = Math.fround(horizontal[r0 + x]! * b0) + Math.fround(horizontal[r1 + x]! * b1);
+    for (let c = 0; c < channels; c++) {
+      const r0 = c * plane + rows.first[dy]! * dstCols;
+      const r1 = c * plane + rows.second[dy]! * dstCols;
+      out = (c * dstRows + dy) * dstCols;
+      for (let x = 0; x < dstCols; x++) dst[out + x] = Math.fround(horizontal[r0 + x]! * b0) + Math.fround(horizontal[r1 + x]! * b1);
     }
   }
   return dst;
 }
 
-/** For each destination index: the two source indices and their float32 weights. */
+/** For each destination index: the two source indices (clamped to the image) and their float32 weights. */
 interface Taps {
   first: Int32Array;
   second: Int32Array;
@@ -80,41 +110,6 @@ function interpolationTaps(srcSize: number, dstSize: number): Taps {
   return taps;
 }
 
-/**
- * One row, horizontally. OpenCV zeroes the weight of a tap outside the row (so the border
- * pixel is copied exactly) where the vertical pass keeps both weights on the clamped row.
- */
-function resizeRow(src: Float32Array, srcStart: number, taps: Taps, out: Float32Array, outStart: number): void {
-  for (let dx = 0; dx < taps.first.length; dx++) {
-    const s0 = taps.first[dx]!;
-    const s1 = taps.second[dx]!;
-    out[outStart + dx] =
-      s0 === s1
-        ? src[srcStart + s0]!
-        : Math.fround(src[srcStart + s0]! * taps.weight0[dx]!) + Math.fround(src[srcStart + s1]! * taps.weight1[dx]!);
-  }
-}
-
 function clamp(index: number, size: number): number {
   return index < 0 ? 0 : index >= size ? size - 1 : index;
-}
-
-/** OpenCV's fast INTER_AREA for a factor of 2: ((a + b) + (c + d)) * 0.25 in float32. */
-function halve(src: Float32Array, srcCols: number, dstRows: number, dstCols: number, dst: Float32Array, dstOffset: number): void {
-  for (let dy = 0; dy < dstRows; dy++) {
-    const top = 2 * dy * srcCols;
-    const bottom = top + srcCols;
-    const out = dstOffset + dy * dstCols;
-    // Four destination pixels per SIMD step; a remainder goes through the scalar loop,
-    // which sums left to right.
-    const simdEnd = dstCols - (dstCols % 4);
-    for (let dx = 0; dx < dstCols; dx++) {
-      const a = src[top + 2 * dx]!;
-      const b = src[top + 2 * dx + 1]!;
-      const c = src[bottom + 2 * dx]!;
-      const d = src[bottom + 2 * dx + 1]!;
-      const sum = dx < simdEnd ? Math.fround(Math.fround(a + b) + Math.fround(c + d)) : Math.fround(Math.fround(Math.fround(a + b) + c) + d);
-      dst[out + dx] = sum * 0.25;
-    }
-  }
 }

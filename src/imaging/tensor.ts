@@ -1,28 +1,41 @@
 import { decodePixels } from '../dicom/pixels.js';
 import type { PixelFrame } from './frame.js';
-import { hounsfieldUnits } from './hounsfield.js';
-import { resizeLinear } from './resize.js';
-import type { InputSpec } from './types.js';
+import { huTable, huTableKey, storedBits } from './hounsfield.js';
+import { resizeTabulated } from './resize.js';
+import type { InputSpec, WindowSpec } from './types.js';
 import { applyWindow } from './windows.js';
 
 /**
  * The model input for one frame: HU, one channel per window in the spec's order, each
  * resized to size x size. float32 [channels, size, size], channel-major.
+ * The windows are applied to the frame's HU table rather than to its pixels, and the resize
+ * reads pixels through those tables (see huTable, TabulatedImage).
  */
 export function sliceTensor(frame: PixelFrame, spec: InputSpec): Float32Array {
-  const { rows, columns } = frame;
-  const plane = spec.size * spec.size;
-  const tensor = new Float32Array(spec.windows.length * plane);
-  const hu = hounsfieldUnits(frame);
-  const windowed = new Float32Array(rows * columns);
-  spec.windows.forEach((window, channel) => {
-    applyWindow(hu, window, windowed);
-    resizeLinear(windowed, rows, columns, spec.size, spec.size, tensor, channel * plane);
-  });
-  return tensor;
+  return resizeTabulated(
+    { rows: frame.rows, columns: frame.columns, tables: windowTables(frame, spec.windows), codes: { words: frame.pixels, ...storedBits(frame) } },
+    spec.size,
+    spec.size,
+  );
 }
 
-/** Decode a Part 10 file's first frame and build its model input (see decodePixels for errors). */
+/** Decodes a Part 10 file's first frame and builds its model input (errors: see decodePixels). */
 export async function fileToTensor(file: Buffer, spec: InputSpec): Promise<Float32Array> {
   return sliceTensor(await decodePixels(file), spec);
+}
+
+/**
+ * The slices of a series share their pixel attributes, and 16-bit tables have 65536 entries
+ * per window (~1 ms to build): the last tables are kept and reused while the key matches.
+ * The tables are only read.
+ */
+let last: { key: string; tables: Float32Array[] } | undefined;
+
+function windowTables(frame: PixelFrame, windows: readonly WindowSpec[]): Float32Array[] {
+  const key = `${huTableKey(frame)} ${JSON.stringify(windows)}`;
+  if (last?.key !== key) {
+    const hu = huTable(frame);
+    last = { key, tables: windows.map((w) => applyWindow(hu, w)) };
+  }
+  return last.tables;
 }

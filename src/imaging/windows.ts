@@ -25,7 +25,7 @@ export function windowValue(hu: number, b: WindowBounds): number {
 }
 
 /** Writes `window` applied to every value of `hu` into `out`. */
-export function applyWindow(hu: Float32Array, window: WindowSpec, out = new Float32Array(hu.length)): Float32Array {
+export function applyWindow(hu: Float32Array, window: WindowSpec, out: Float32Array = new Float32Array(hu.length)): Float32Array {
   const b = windowBounds(window);
   for (let i = 0; i < hu.length; i++) out[i] = windowValue(hu[i]!, b);
   return out;
