@@ -16,9 +16,9 @@ import { statusFromDb } from './store/status.js';
 import { DicomServer, type ScpOptions } from './dicom/scp.js';
 import { SpoolReceiver } from './ingest/receiver.js';
 import { DiskWatermark } from './ingest/disk.js';
-import { loadModelContract, effectiveThresholds } from './inference/contract.js';
-import { InferenceEngine } from './inference/engine.js';
-import { providerList } from './inference/providers.js';
+import { loadModelContract } from './inference/contract.js';
+import type { InferenceEngine } from './inference/engine.js';
+import { startModel as startRunningModel } from './inference/model.js';
 import { StageLoop } from './pipeline/loop.js';
 import { ClassifyStage } from './pipeline/classifyStage.js';
 import { DecideStage, type DecisionModel } from './pipeline/decideStage.js';
@@ -341,15 +341,7 @@ function setModelMetric(metrics: Metrics, model: Model): void {
 
 /** Loads and checks the model, then starts its workers; logs which provider runs it and why. */
 async function startModel(loaded: LoadedConfig, log: Logger): Promise<Model> {
-  const { config, file } = loaded;
-  const contract = loadModelContract(config.model.path);
-  const thresholds = effectiveThresholds(contract, config.model.thresholds, file);
-  const engine = await InferenceEngine.start(contract, {
-    providers: providerList(config.model),
-    threads: config.model.threads,
-    batchSize: config.model.batchSize,
-    deviceId: config.model.deviceId,
-  });
+  const { contract, thresholds, engine } = await startRunningModel(loaded.config.model, loaded.file);
   for (const f of engine.status.fallbacks) log.warn({ provider: f.provider, reason: f.reason }, 'execution provider unavailable, falling back');
   log.info(
     {

@@ -1,6 +1,7 @@
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { defaultIngestDataDir, runIngestBench } from './ingest.js';
+import { defaultModelPath, runClassifyBench } from './classify.js';
 
 /**
  * `npm run bench [-- --only NAME[,NAME]]`: runs the named benchmarks (all by default) and prints
@@ -9,10 +10,14 @@ import { defaultIngestDataDir, runIngestBench } from './ingest.js';
 const parts: Record<string, (args: BenchArgs) => Promise<unknown>> = {
   ingest: (args) =>
     runIngestBench({ rounds: args.rounds, dataDir: args.ingestData, maxPdu: 131072, log: (line) => process.stdout.write(`${line}\n`) }),
+  classify: (args) =>
+    runClassifyBench({ modelPath: args.model ?? defaultModelPath(), dataDir: args.ingestData, threads: args.threads, log: (line) => process.stdout.write(`${line}\n`) }),
 };
 
 interface BenchArgs {
   only?: string;
+  model?: string;
+  threads: number;
   rounds: number;
   ingestData: string;
 }
@@ -21,6 +26,8 @@ const args: BenchArgs = await yargs(hideBin(process.argv))
   .scriptName('bench')
   .option('only', { type: 'string', describe: `comma-separated parts to run: ${Object.keys(parts).join(', ')}` })
   .option('rounds', { type: 'number', default: 3, describe: 'measurements per target; the median is reported' })
+  .option('model', { type: 'string', describe: 'ONNX model for the classify part (default: the shipped model)' })
+  .option('threads', { type: 'number', default: 0, describe: 'inference threads for the classify part; 0: all cores' })
   .option('ingest-data', { type: 'string', default: defaultIngestDataDir, describe: 'folder of real series for the ingest part' })
   .strict()
   .help()

@@ -88,14 +88,19 @@ export function stopProcess(child: ChildProcess): Promise<void> {
   });
 }
 
-/**
- * Starts dcmtk storescp writing into `dir` and resolves once it answers C-ECHO. `port` lets a
- * caller bring a peer up on a port it configured earlier (a PACS that comes back).
- */
-export async function startStorescp(dir: string, aeTitle: string, maxPdu: number, port?: number): Promise<{ port: number; stop(): Promise<void> }> {
+export interface StorescpOptions {
+  /** Bring the peer up on a port configured earlier (a PACS that comes back); default a free one. */
+  port?: number;
+  /** Extra storescp options, e.g. +uf so that an object received twice makes two files. */
+  args?: readonly string[];
+}
+
+/** Starts dcmtk storescp writing into `dir` and resolves once it answers C-ECHO. */
+export async function startStorescp(dir: string, aeTitle: string, maxPdu: number, options: StorescpOptions = {}): Promise<{ port: number; stop(): Promise<void> }> {
   mkdirSync(dir, { recursive: true });
-  port ??= await freePort();
-  const child = spawn('storescp', ['--max-pdu', String(maxPdu), '-aet', aeTitle, '-od', dir, String(port)], { env: dcmtkEnv, stdio: 'ignore' });
+  const port = options.port ?? (await freePort());
+  const args = ['--max-pdu', String(maxPdu), ...(options.args ?? []), '-aet', aeTitle, '-od', dir, String(port)];
+  const child = spawn('storescp', args, { env: dcmtkEnv, stdio: 'ignore' });
   const exited = new Promise<never>((_, reject) => child.once('exit', (code) => reject(new Error(`storescp exited (${code})`))));
   // Readiness: the first C-ECHO that succeeds (echoscu fails fast while nothing listens).
   for (;;) {

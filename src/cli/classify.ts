@@ -1,9 +1,7 @@
 import type { CommandModule } from 'yargs';
 import { mkdirSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { loadModelContract, effectiveThresholds } from '../inference/contract.js';
-import { InferenceEngine } from '../inference/engine.js';
-import { providerList } from '../inference/providers.js';
+import { startModel } from '../inference/model.js';
 import { classifyFiles, type OfflineRun } from '../pipeline/offline.js';
 import { encodeNpyFloat32 } from '../util/npy.js';
 import { formatTable, fixed } from './table.js';
@@ -28,14 +26,7 @@ export const classifyCommand: CommandModule<GlobalArgs, ClassifyArgs> = {
       .option('dump-tensor', { type: 'string', describe: "write each slice's model input as <SOPInstanceUID>.npy here" }),
   handler: async (args) => {
     const { config, file } = loadConfigOrExample(args.config);
-    const contract = loadModelContract(path.resolve(args.model ?? config.model.path));
-    const thresholds = effectiveThresholds(contract, config.model.thresholds, file);
-    const engine = await InferenceEngine.start(contract, {
-      providers: providerList(config.model),
-      threads: config.model.threads,
-      batchSize: config.model.batchSize,
-      deviceId: config.model.deviceId,
-    });
+    const { contract, thresholds, engine } = await startModel(config.model, file, args.model);
     for (const f of engine.status.fallbacks) process.stderr.write(`note: provider ${f.provider} unavailable (${f.reason}); using ${engine.status.provider}\n`);
     try {
       const files = args.paths.flatMap(listFiles);

@@ -1,9 +1,7 @@
 import type { CommandModule } from 'yargs';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { loadModelContract, effectiveThresholds } from '../inference/contract.js';
-import { InferenceEngine } from '../inference/engine.js';
-import { providerList } from '../inference/providers.js';
+import { startModel } from '../inference/model.js';
 import { classifyFiles } from '../pipeline/offline.js';
 import { IchError } from '../errors.js';
 import { softwareVersion } from '../version.js';
@@ -52,70 +50,67 @@ export const evalCommand: CommandModule<GlobalArgs, EvalArgs> = {
   handler: async (args) => {
     const started = Date.now();
     const { config, file: configFile } = loadConfigOrExample(args.config);
-    const contract = loadModelContract(path.resolve(args.model ?? config.model.path));
-    const thresholds = effectiveThresholds(contract, config.model.thresholds, configFile);
-    const labels = parseLabels(readLabels(args.labels), contract.classes, args.labels);
-    if (!existsSync(args.dicom)) throw new IchError('NOT_FOUND', `--dicom ${args.dicom}: no such file or folder`);
-    const files = listFiles(args.dicom);
-    const engine = await InferenceEngine.start(contract, {
-      providers: providerList(config.model),
-      threads: config.model.threads,
-      batchSize: config.model.batchSize,
-      deviceId: config.model.deviceId,
-    });
-    const showProgress = args.progress ?? process.stderr.isTTY === true;
-    const run = await classifyFiles(
-      files,
-      engine,
-      { classes: contract.classes, thresholds, model: contract.info, series: config.series },
-      showProgress ? { onProgress: progressReporter(process.stderr) } : {},
-    ).finally(() => engine.close());
-    const { report, rows, classified } = buildReport({
-      slices: run.slices,
-      unreadable: run.unreadable,
-      outcomes: run.series,
-      labels,
-      classes: contract.classes,
-      thresholds,
-      precisionTarget: args.precision,
-      recallTarget: args.recall,
-      suggestBy: args.suggest,
-      worstLimit: args.worst,
-      run: {
-        created_at: new Date(started).toISOString(),
-        software_version: softwareVersion,
-        dicom_dir: path.resolve(args.dicom),
-        labels_file: path.resolve(args.labels),
-        model: {
-          path: contract.path,
-          sha256: contract.sha256,
-          name: contract.info.name,
-          version: contract.info.version,
-          architecture: contract.info.architecture,
-          intended_use: contract.info.intendedUse,
-          demo: contract.info.demo,
-          input_size: contract.input.size,
-          windows: contract.input.windows.map((w) => ({ ...w })),
-          thresholds: contract.thresholds,
+    const { contract, thresholds, engine } = await startModel(config.model, configFile, args.model);
+    try {
+      const labels = parseLabels(readLabels(args.labels), contract.classes, args.labels);
+      if (!existsSync(args.dicom)) throw new IchError('NOT_FOUND', `--dicom ${args.dicom}: no such file or folder`);
+      const files = listFiles(args.dicom);
+      const showProgress = args.progress ?? process.stderr.isTTY === true;
+      const run = await classifyFiles(
+        files,
+        engine,
+        { classes: contract.classes, thresholds, model: contract.info, series: config.series },
+        showProgress ? { onProgress: progressReporter(process.stderr) } : {},
+      );
+      const { report, rows, classified } = buildReport({
+        slices: run.slices,
+        unreadable: run.unreadable,
+        outcomes: run.series,
+        labels,
+        classes: contract.classes,
+        thresholds,
+        precisionTarget: args.precision,
+        recallTarget: args.recall,
+        suggestBy: args.suggest,
+        worstLimit: args.worst,
+        run: {
+          created_at: new Date(started).toISOString(),
+          software_version: softwareVersion,
+          dicom_dir: path.resolve(args.dicom),
+          labels_file: path.resolve(args.labels),
+          model: {
+            path: contract.path,
+            sha256: contract.sha256,
+            name: contract.info.name,
+            version: contract.info.version,
+            architecture: contract.info.architecture,
+            intended_use: contract.info.intendedUse,
+            demo: contract.info.demo,
+            input_size: contract.input.size,
+            windows: contract.input.windows.map((w) => ({ ...w })),
+            thresholds: contract.thresholds,
+          },
+          config: {
+            file: configFile,
+            threshold_overrides: config.model.thresholds,
+            smoothing: config.series.smoothing,
+            selection: config.series.selection,
+          },
+          engine: { provider: engine.status.provider, workers: engine.status.workers, batch_size: engine.status.batchSize },
+          seconds: (Date.now() - started) / 1000,
         },
-        config: {
-          file: configFile,
-          threshold_overrides: config.model.thresholds,
-          smoothing: config.series.smoothing,
-          selection: config.series.selection,
-        },
-        engine: { provider: engine.status.provider, workers: engine.status.workers, batch_size: engine.status.batchSize },
-        seconds: (Date.now() - started) / 1000,
-      },
-    });
-    const json = `${JSON.stringify(report, null, 2)}\n`;
-    if (args.out) {
-      mkdirSync(args.out, { recursive: true });
-      writeFileSync(path.join(args.out, 'metrics.json'), json);
-      writeFileSync(path.join(args.out, 'predictions.csv'), predictionsCsv(classified, contract.classes));
-      writeFileSync(path.join(args.out, 'report.html'), renderHtml(report, rows));
+      });
+      const json = `${JSON.stringify(report, null, 2)}\n`;
+      if (args.out) {
+        mkdirSync(args.out, { recursive: true });
+        writeFileSync(path.join(args.out, 'metrics.json'), json);
+        writeFileSync(path.join(args.out, 'predictions.csv'), predictionsCsv(classified, contract.classes));
+        writeFileSync(path.join(args.out, 'report.html'), renderHtml(report, rows));
+      }
+      process.stdout.write(args.json ? json : summary(report, args.out));
+    } finally {
+      await engine.close();
     }
-    process.stdout.write(args.json ? json : summary(report, args.out));
   },
 };
 

@@ -1,0 +1,120 @@
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import Database from 'better-sqlite3';
+import ort from 'onnxruntime-node';
+import { loadModelContract } from '../inference/contract.js';
+import { loadConfig } from '../config/load.js';
+import { exampleConfigPath } from '../cli/context.js';
+import { defaultBatchSize } from '../inference/engine.js';
+import { packageRoot, run, startNode, freePort } from './processes.js';
+import { syntheticSeries, writeSlices } from './syntheticCt.js';
+
+export interface ClassifyBenchOptions {
+  modelPath: string;
+  dataDir: string;
+  /** Total threads for both measurements (model.threads); 0: all cores. */
+  threads: number;
+  log: (line: string) => void;
+}
+
+export interface ClassifyBenchResult {
+  slices: number;
+  rawSlicesPerSecond: number;
+  endToEndSlicesPerSecond: number;
+  ratio: number;
+  peakRssMb: number;
+  eventLoopMaxDelayMs: number;
+}
+
+/**
+ * Raw ONNX throughput of the model alone (one session, the same thread count, random input,
+ * the node's CPU batch size) against end to end: storescu start to the last slice result
+ * stored by the node, with the node's peak RSS and its event loop's longest delay meanwhile.
+ */
+export async function runClassifyBench(o: ClassifyBenchOptions): Promise<ClassifyBenchResult> {
+  const threads = o.threads > 0 ? o.threads : os.availableParallelism();
+  const contract = loadModelContract(o.modelPath);
+  const work = mkdtempSync(path.join(os.tmpdir(), 'ich-bench-classify-'));
+  try {
+    const files = inputFiles(o.dataDir, work, o.log);
+    const raw = await rawThroughput(o.modelPath, contract.input.windows.length, contract.input.size, threads, files.length);
+    o.log(`raw ONNX: ${raw.toFixed(1)} slices/s (${contract.info.name} ${contract.info.version}, 1 session, ${threads} threads, batch ${defaultBatchSize('cpu')})`);
+
+    const httpPort = await freePort();
+    const node = await startNode(path.join(work, 'node'), {
+      dicom: { aeTitle: 'ICH_TRIAGE', host: '127.0.0.1', port: 0, maxPduLength: 131072 },
+      storage: { dataDir: path.join(work, 'node', 'data'), minFreeMb: 0 },
+      model: { path: o.modelPath, threads },
+      http: { host: '127.0.0.1', port: httpPort },
+      logging: { level: 'info' },
+    });
+    try {
+      // A scrape resets the node's event-loop delay histogram: the next one covers the run.
+      await scrape(httpPort);
+      const db = new Database(path.join(work, 'node', 'data', 'ich-triage.db'), { readonly: true });
+      const count = db.prepare('SELECT count(*) AS n FROM slice_results').pluck();
+      const started = performance.now();
+      const sending = run('storescu', ['--max-pdu', '131072', '-aec', 'ICH_TRIAGE', '127.0.0.1', String(node.port), ...files]);
+      while ((count.get() as number) < files.length) await new Promise((r) => setTimeout(r, 10));
+      const seconds = (performance.now() - started) / 1000;
+      await sending;
+      db.close();
+      const metrics = await scrape(httpPort);
+      const lagMax = Number(/^ich_triage_nodejs_eventloop_lag_max_seconds (\S+)$/m.exec(metrics)?.[1] ?? NaN) * 1000;
+      const peakRssMb = peakRss(node.pid);
+      const e2e = files.length / seconds;
+      const result = { slices: files.length, rawSlicesPerSecond: raw, endToEndSlicesPerSecond: e2e, ratio: e2e / raw, peakRssMb, eventLoopMaxDelayMs: lagMax };
+      o.log(`end to end: ${e2e.toFixed(1)} slices/s (${files.length} slices, storescu start to last result stored, ${seconds.toFixed(2)} s)`);
+      o.log(`ratio end-to-end / raw: ${result.ratio.toFixed(2)} (target >= 0.85)`);
+      o.log(`node peak RSS: ${peakRssMb.toFixed(0)} MB (target <= 1024); event loop max delay: ${lagMax.toFixed(1)} ms (target <= 50)`);
+      o.log(`load average during the run: ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}`);
+      return result;
+    } finally {
+      await node.stop();
+    }
+  } finally {
+    rmSync(work, { recursive: true, force: true });
+  }
+}
+
+/** The real series when present (>= 200 slices), else as many synthetic 512x512 slices. */
+function inputFiles(dataDir: string, work: string, log: (line: string) => void): string[] {
+  if (existsSync(dataDir)) {
+    const files = readdirSync(dataDir).flatMap((s) => readdirSync(path.join(dataDir, s)).map((f) => path.join(dataDir, s, f)));
+    if (files.length >= 200) return files;
+  }
+  log(`${dataDir} is absent: using 234 synthetic 512x512 slices`);
+  return writeSlices(path.join(work, 'synthetic'), syntheticSeries({ slices: 234, rows: 512, columns: 512 }));
+}
+
+async function rawThroughput(modelPath: string, channels: number, size: number, threads: number, slices: number): Promise<number> {
+  const session = await ort.InferenceSession.create(modelPath, { intraOpNumThreads: threads, interOpNumThreads: 1, graphOptimizationLevel: 'all' });
+  const batch = defaultBatchSize('cpu');
+  const input = new Float32Array(batch * channels * size * size).map(() => Math.random());
+  const feed = { [session.inputNames[0]!]: new ort.Tensor('float32', input, [batch, channels, size, size]) };
+  await session.run(feed); // warm-up
+  const runs = Math.ceil(slices / batch);
+  const started = performance.now();
+  for (let i = 0; i < runs; i++) await session.run(feed);
+  const seconds = (performance.now() - started) / 1000;
+  await session.release();
+  return (runs * batch) / seconds;
+}
+
+async function scrape(port: number): Promise<string> {
+  const res = await fetch(`http://127.0.0.1:${port}/metrics`);
+  return res.text();
+}
+
+/** VmHWM: the process's peak resident set (worker threads included), in MB. */
+function peakRss(pid: number): number {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  return Number(/^VmHWM:\s+(\d+) kB/m.exec(status)?.[1] ?? NaN) / 1024;
+}
+
+/** The shipped model of the example config, or the tiny test model while none is shipped. */
+export function defaultModelPath(): string {
+  const shipped = loadConfig(exampleConfigPath).config.model.path;
+  return existsSync(shipped) ? shipped : path.join(packageRoot, 'test/fixtures/models/tiny-ich.onnx');
+}
