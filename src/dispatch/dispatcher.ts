@@ -82,6 +82,7 @@ export class Dispatcher {
 /** Out of Resources (0xA7xx) is worth retrying; other failure statuses refuse the object. */
 export function toDelivery(a: StoreAttempt): Delivery {
   if ('unreachable' in a) return { ok: false, transient: true, error: describeAttempt(a), status: null };
+  if ('unsendable' in a) return { ok: false, transient: false, error: describeAttempt(a), status: null };
   if (isStoreAccepted(a.status)) return { ok: true, status: a.status };
   const transient = (a.status & 0xff00) === 0xa700;
   return { ok: false, transient, error: `rejected: ${describeAttempt(a)}`, status: a.status };

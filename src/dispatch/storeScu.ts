@@ -1,9 +1,14 @@
+import net from 'node:net';
+import tls from 'node:tls';
 import dimse from 'dcmjs-dimse';
 import '../dicom/dcmjs.js';
 import { errorMessage } from '../errors.js';
 import { statusName } from '../dicom/status.js';
 
 const { Client, requests, constants } = dimse;
+
+// dcmjs-dimse logs through loglevel to the console; outcomes go to the outbox row and our log.
+dimse.log.setLevel('silent');
 
 export interface StorePeer {
   host: string;
@@ -14,12 +19,17 @@ export interface StorePeer {
   tls?: { ca?: Buffer; cert?: Buffer; key?: Buffer };
 }
 
-/** Per file: the peer's status, or why there was none (unreachable, rejected association). */
-export type StoreAttempt = { status: number; comment?: string } | { unreachable: string };
+/**
+ * Per file: the peer's status; or why there was none and whether that may change: `unreachable`
+ * (no connection, association rejected or ended early, no answer in time: retry later) or
+ * `unsendable` (the payload cannot be read, or the peer accepted no presentation context for
+ * its SOP Class: the same bytes to the same peer will fail again).
+ */
+export type StoreAttempt = { status: number; comment?: string } | { unreachable: string } | { unsendable: string };
 
 /**
  * Sends files in one association (C-STORE SCU). Resolves with one attempt per file, in order;
- * never rejects: network failures become `unreachable` entries.
+ * never rejects: failures become `unreachable` or `unsendable` entries, each file on its own.
  */
 export function storeFiles(peer: StorePeer, files: readonly string[]): Promise<StoreAttempt[]> {
   return new Promise((resolve) => {
@@ -30,45 +40,113 @@ export function storeFiles(peer: StorePeer, files: readonly string[]): Promise<S
       if (settled) return;
       settled = true;
       clearTimeout(timer);
-      resolve(results.map((r) => r ?? { unreachable: failure ?? 'the peer accepted no presentation context for this object' }));
+      resolve(results.map((r) => r ?? { unreachable: failure ?? 'the association ended before the peer answered' }));
     };
     const client = new Client();
-    files.forEach((file, i) => {
-      const request = new requests.CStoreRequest(file);
+    const sent: Array<{ index: number; request: dimse.requests.CStoreRequest }> = [];
+    files.forEach((file, index) => {
+      let request: dimse.requests.CStoreRequest;
+      try {
+        // Reads the whole file now; a missing payload (removed by hand or by retention before an
+        // `outbox retry`) must fail its own row, not the association of every other row.
+        request = new requests.CStoreRequest(file);
+      } catch (err) {
+        results[index] = { unsendable: `cannot read the payload: ${errorMessage(err)}` };
+        return;
+      }
       request.on('response', (response: dimse.responses.CStoreResponse) => {
         const status = response.getStatus();
         if (status === constants.Status.Pending) return;
-        results[i] = { status, comment: response.getErrorComment() || undefined };
+        results[index] = { status, comment: response.getErrorComment() || undefined };
       });
       client.addRequest(request);
+      sent.push({ index, request });
     });
-    client.on('associationRejected', (r: { result: number; source: number; reason: number }) => {
-      failure = `association rejected (result ${r.result}, source ${r.source}, reason ${r.reason})`;
-    });
-    client.on('networkError', (err: Error) => {
-      failure ??= errorMessage(err);
-    });
-    client.on('closed', finish);
     // A peer that never answers: give up after the timeout, the outbox retries.
     const timer = setTimeout(() => {
-      failure ??= `no answer within ${peer.timeoutMs} ms`;
+      failure ??= `unreachable: no answer within ${peer.timeoutMs} ms`;
       finish();
     }, peer.timeoutMs * 2 + 1000);
+    if (sent.length === 0) {
+      finish();
+      return;
+    }
+    client.on('associationAccepted', (association: dimse.association.Association) => {
+      // dcmjs-dimse skips a request without an accepted context silently; say which and why.
+      for (const { index, request } of sent) {
+        if (!association.getAcceptedPresentationContextFromRequest(request)) {
+          results[index] = { unsendable: `the peer accepted no presentation context for SOP Class ${request.getAffectedSopClassUid()}` };
+        }
+      }
+    });
+    client.on('associationRejected', (r: { result: number; source: number; reason: number }) => {
+      failure = `association rejected by the peer: ${rejection(r)}`;
+    });
+    client.on('networkError', (err: Error) => {
+      failure ??= `unreachable: ${networkErrorText(err)}`;
+    });
+    client.on('closed', finish);
     try {
-      client.send(peer.host, peer.port, peer.callingAeTitle, peer.aeTitle, {
-        connectTimeout: peer.timeoutMs,
-        associationTimeout: peer.timeoutMs,
-        pduTimeout: peer.timeoutMs,
-        associationLingerTimeout: 0,
-        securityOptions: peer.tls,
-      });
+      withNoDelay(() =>
+        client.send(peer.host, peer.port, peer.callingAeTitle, peer.aeTitle, {
+          connectTimeout: peer.timeoutMs,
+          associationTimeout: peer.timeoutMs,
+          pduTimeout: peer.timeoutMs,
+          associationLingerTimeout: 0,
+          securityOptions: peer.tls,
+        }),
+      );
     } catch (err) {
-      failure = errorMessage(err);
+      failure = `unreachable: ${errorMessage(err)}`;
       finish();
     }
   });
 }
 
+/**
+ * Runs `send` with TCP no-delay on the sockets it opens. dcmjs-dimse's Client connects with
+ * `net.connect`/`tls.connect` and never sets no-delay: a C-STORE's command and data set go out
+ * as separate writes and Nagle holds the second until the peer's delayed ACK, ~40 ms per
+ * object (DESIGN.md 5 measured the same on the SCP side). The Client opens its socket
+ * synchronously inside send(), so the wrappers are in place only for that call.
+ */
+function withNoDelay(send: () => void): void {
+  const netConnect = net.connect;
+  const tlsConnect = tls.connect;
+  const mutableNet = net as { connect: typeof net.connect };
+  const mutableTls = tls as { connect: typeof tls.connect };
+  mutableNet.connect = ((...args: Parameters<typeof net.connect>) => netConnect(...args).setNoDelay(true)) as typeof net.connect;
+  mutableTls.connect = ((...args: Parameters<typeof tls.connect>) => {
+    const socket = tlsConnect(...args);
+    socket.setNoDelay(true);
+    return socket;
+  }) as typeof tls.connect;
+  try {
+    send();
+  } finally {
+    mutableNet.connect = netConnect;
+    mutableTls.connect = tlsConnect;
+  }
+}
+
+/** dcmjs-dimse prefixes its errors with the peer's log id ("PACS -> Connection error: ..."). */
+function networkErrorText(err: Error): string {
+  return errorMessage(err).replace(/^.*?-> (Connection error: )?/, '');
+}
+
+/** A-ASSOCIATE-RJ result, source and reason in words (PS3.8 9.3.4). */
+function rejection(r: { result: number; source: number; reason: number }): string {
+  const reasons: Record<number, Record<number, string>> = {
+    1: { 1: 'no reason given', 2: 'application context name not supported', 3: 'calling AE title not recognized', 7: 'called AE title not recognized' },
+    2: { 1: 'no reason given', 2: 'protocol version not supported' },
+    3: { 1: 'temporary congestion', 2: 'local limit exceeded' },
+  };
+  const kind = r.result === 1 ? 'permanent' : 'transient';
+  return `${kind}, ${reasons[r.source]?.[r.reason] ?? `source ${r.source} reason ${r.reason}`}`;
+}
+
 export function describeAttempt(a: StoreAttempt): string {
-  return 'unreachable' in a ? `unreachable: ${a.unreachable}` : `${statusName(a.status)}${a.comment ? ` (${a.comment})` : ''}`;
+  if ('unreachable' in a) return a.unreachable;
+  if ('unsendable' in a) return a.unsendable;
+  return `${statusName(a.status)}${a.comment ? ` (${a.comment})` : ''}`;
 }

@@ -42,7 +42,9 @@ export class OutboxStore {
   constructor(readonly db: Db) {
     this.insertStmt = db.prepare(`INSERT OR IGNORE INTO outbox (key, series_uid, kind, destination, payload_path, payload,
       next_attempt_at, created_at) VALUES (@key, @seriesUid, @kind, @destination, @payloadPath, @payload, @now, @now)`);
-    this.dueStmt = db.prepare(`SELECT ${columns} FROM outbox WHERE state = 'pending' AND next_attempt_at <= ? ORDER BY id LIMIT ?`);
+    // Results (SR, KOS, email) before forwards: a routing backlog must not delay an alert.
+    this.dueStmt = db.prepare(`SELECT ${columns} FROM outbox WHERE state = 'pending' AND next_attempt_at <= ?
+      ORDER BY kind = 'forward', id LIMIT ?`);
     this.sentStmt = db.prepare(`UPDATE outbox SET state = 'sent', attempts = attempts + 1, sent_at = ?, last_status = ?, last_error = NULL WHERE id = ?`);
     this.attemptStmt = db.prepare(`UPDATE outbox SET state = @state, attempts = attempts + 1, next_attempt_at = @nextAttemptAt,
       last_error = @error, last_status = @status WHERE id = @id`);

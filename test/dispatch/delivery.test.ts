@@ -1,88 +1,21 @@
 import { afterEach, expect, test } from 'vitest';
-import { mkdtempSync, rmSync } from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
-import { startDaemon, type TestDaemon } from '../helpers/daemon.js';
-import { storescu, storeResponses } from '../helpers/dcmtk.js';
-import { syntheticSeries, writeSlices, type Slice } from '../helpers/synthetic.js';
-import { startSmtpSink, type SmtpSink } from '../../src/bench/smtpSink.js';
+import { syntheticSeries } from '../helpers/synthetic.js';
 import { decodeMail } from './mail.js';
-import { SopClass, checkObject, eventually, outboxRows, receivedObjects, startPacs, type Pacs } from './peers.js';
+import { SopClass, checkObject, receivedObjects } from './peers.js';
+import { allSent, negativeThresholds, node, pacsIn, phi, phiStrings, scenarioConfig, send, settled, smtpSink, tearDown, tempDir, urgentThresholds } from './harness.js';
 
 // Results back to radiologists, end to end: the node as a process, dcmtk storescp as the PACS
-// and as a routing target, smtp-server as the mail server. The tiny test model's probabilities
-// on synthetic images are arbitrary, so the tests force the decision with thresholds: "any" at
-// 0 makes every series urgent, every class at 1 makes every series negative.
+// and as a routing target, smtp-server as the mail server. Decisions are forced by thresholds
+// (harness.ts says why).
 
-const cleanups: Array<() => Promise<void> | void> = [];
-afterEach(async () => {
-  for (const c of cleanups.splice(0).reverse()) await c();
-});
-
-const phi = { patientName: 'Doe^Jane', patientId: 'PID-4711', patientBirthDate: '19500704' };
-const phiStrings = ['Doe', 'Jane', 'PID-4711', '19500704', '1950-07-04'];
-const allClasses = ['any', 'epidural', 'intraparenchymal', 'intraventricular', 'subarachnoid', 'subdural'];
-const urgentThresholds = { any: 0 };
-const negativeThresholds = Object.fromEntries(allClasses.map((c) => [c, 1]));
-
-function tempDir(): string {
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'ich-dispatch-'));
-  cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
-  return dir;
-}
-
-async function smtpSink(): Promise<SmtpSink> {
-  const smtp = await startSmtpSink();
-  cleanups.push(() => smtp.close());
-  return smtp;
-}
-
-async function pacsIn(dir: string, aeTitle: string): Promise<Pacs> {
-  const pacs = await startPacs(path.join(dir, aeTitle.toLowerCase()), aeTitle);
-  cleanups.push(() => pacs.stop());
-  return pacs;
-}
-
-async function node(config: Record<string, unknown>): Promise<TestDaemon> {
-  const d = await startDaemon({ config });
-  cleanups.push(() => d.cleanup());
-  return d;
-}
-
-function config(o: { pacs: Pacs; smtp: SmtpSink; thresholds: Record<string, number>; router?: Pacs; alerts?: Record<string, unknown> }) {
-  return {
-    model: { thresholds: o.thresholds },
-    series: { idleSeconds: 1 },
-    destinations: [
-      { name: 'pacs', aeTitle: o.pacs.aeTitle, host: '127.0.0.1', port: o.pacs.port, send: ['sr', 'kos'] },
-      ...(o.router ? [{ name: 'router', aeTitle: o.router.aeTitle, host: '127.0.0.1', port: o.router.port, send: [], forward: true }] : []),
-    ],
-    email: { enabled: true, smtp: { host: '127.0.0.1', port: o.smtp.port }, to: ['oncall@hospital.example'], onlyUrgent: true },
-    dispatch: { retry: { initialSeconds: 0.5, maxSeconds: 2, maxAttempts: 20 } },
-    ...(o.alerts ? { alerts: o.alerts } : {}),
-  };
-}
-
-async function send(d: TestDaemon, dir: string, slices: readonly Slice[], prefix: string): Promise<void> {
-  const r = await storescu({ port: d.port }, writeSlices(path.join(dir, 'in'), slices, prefix));
-  expect(r.code, r.output).toBe(0);
-  expect(storeResponses(r.output).filter((x) => x.status === 'Success')).toHaveLength(slices.length);
-}
-
-/** Resolves once the series has `count` outbox rows and all of them are sent. */
-function allSent(d: TestDaemon, seriesUid: string, count: number) {
-  return eventually(`${count} sent outbox rows for the series`, () => {
-    const rows = outboxRows(d).filter((r) => r.series_uid === seriesUid);
-    return rows.length === count && rows.every((r) => r.state === 'sent') && rows;
-  });
-}
+afterEach(tearDown);
 
 test('urgent series: SR and KOS reach the PACS in the source study, valid, with the findings; one PHI-free [URGENT] email per series; routing forwards every instance', async () => {
   const dir = tempDir();
   const smtp = await smtpSink();
   const pacs = await pacsIn(dir, 'PACS');
   const router = await pacsIn(dir, 'ROUTER');
-  const d = await node(config({ pacs, smtp, router, thresholds: urgentThresholds }));
+  const d = await node(scenarioConfig({ pacs, smtpPort: smtp.port, router, thresholds: urgentThresholds }));
 
   const a = syntheticSeries({ slices: 12, ...phi, seriesDescription: 'HEAD 5mm' });
   const b = syntheticSeries({ slices: 10, ...phi, seriesDescription: 'HEAD 5mm' });
@@ -145,7 +78,7 @@ test('urgent series: SR and KOS reach the PACS in the source study, valid, with 
 
   // A late slice reopens series a: a new revision brings a new SR and KOS, never a second email.
   const late = syntheticSeries({ slices: 1, ...phi, seriesUid: a[0]!.seriesUid, studyUid: a[0]!.studyUid })[0]!;
-  await send(d, dir, [{ ...late }], 'late');
+  await send(d, dir, [late], 'late');
   const rows = await allSent(d, a[0]!.seriesUid, 3 + a.length + 1 + 2);
   expect(rows.filter((r) => r.kind !== 'forward').map((r) => r.key.replace(a[0]!.seriesUid, 'A')).sort()).toEqual([
     'email:A:urgent',
@@ -158,34 +91,11 @@ test('urgent series: SR and KOS reach the PACS in the source study, valid, with 
   expect(smtp.messages).toHaveLength(2);
 });
 
-/** Resolves once the series is decided and every output queued for it is sent. */
-function settled(d: TestDaemon, seriesUid: string) {
-  return eventually('the series decided and its outputs sent', () => {
-    const db = d.openDb();
-    try {
-      const series = db.prepare('SELECT state, revision, decision, decided_at AS decidedAt FROM series WHERE series_uid = ?').get(seriesUid) as
-        | { state: string; revision: number; decision: string; decidedAt: number }
-        | undefined;
-      const rows = db.prepare('SELECT key, kind, state, created_at AS createdAt, payload FROM outbox WHERE series_uid = ? ORDER BY id').all(seriesUid) as {
-        key: string;
-        kind: string;
-        state: string;
-        createdAt: number;
-        payload: string | null;
-      }[];
-      const srQueued = rows.some((r) => r.key.startsWith(`sr:${seriesUid}:r${series?.revision}:`));
-      return series?.state === 'decided' && srQueued && rows.every((r) => r.state === 'sent') && { series, rows };
-    } finally {
-      db.close();
-    }
-  });
-}
-
 test('negative series: the PACS receives the SR only (no KOS) and no email is sent', async () => {
   const dir = tempDir();
   const smtp = await smtpSink();
   const pacs = await pacsIn(dir, 'PACS');
-  const d = await node(config({ pacs, smtp, thresholds: negativeThresholds }));
+  const d = await node(scenarioConfig({ pacs, smtpPort: smtp.port, thresholds: negativeThresholds }));
   const series = syntheticSeries({ slices: 10, ...phi });
   await send(d, dir, series, 'n');
   const { series: row, rows } = await settled(d, series[0]!.seriesUid);
@@ -207,7 +117,7 @@ test('early alert: one preliminary [URGENT] email while the series is still arri
   const smtp = await smtpSink();
   const pacs = await pacsIn(dir, 'PACS');
   // alerts.threshold 0: the first two classified adjacent slices trigger it.
-  const d = await node(config({ pacs, smtp, thresholds: urgentThresholds, alerts: { early: true, threshold: 0, slices: 2 } }));
+  const d = await node(scenarioConfig({ pacs, smtpPort: smtp.port, thresholds: urgentThresholds, alerts: { early: true, threshold: 0, slices: 2 } }));
   const series = syntheticSeries({ slices: 12, ...phi });
   await send(d, dir, series.slice(0, 6), 'first');
   // The rest of the series is sent only once the alert is in: it cannot have waited for completion.

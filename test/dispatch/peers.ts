@@ -26,7 +26,10 @@ export async function eventually<T>(what: string, probe: () => T | undefined | f
   }
 }
 
-/** A dcmtk storescp as the PACS: `dir` collects what it receives. */
+/**
+ * A dcmtk storescp as the PACS: `dir` collects what it receives, one file per object received
+ * (+uf: an object sent twice makes two files, so the tests can count deliveries).
+ */
 export interface Pacs {
   readonly port: number;
   readonly aeTitle: string;
@@ -35,7 +38,7 @@ export interface Pacs {
 }
 
 export async function startPacs(dir: string, aeTitle: string, port?: number): Promise<Pacs> {
-  const scp = await startStorescp(dir, aeTitle, 131072, port);
+  const scp = await startStorescp(dir, aeTitle, 131072, { port, args: ['+uf'] });
   return { port: scp.port, aeTitle, dir, stop: scp.stop };
 }
 
@@ -47,7 +50,7 @@ export interface ReceivedObject {
   sopInstanceUid: string;
 }
 
-/** Every object a storescp wrote into `dir` (it names files after modality and SOP Instance UID). */
+/** Every object a storescp wrote into `dir`. */
 export function receivedObjects(dir: string): ReceivedObject[] {
   let names: string[];
   try {

@@ -1,0 +1,175 @@
+import { afterEach, expect, test } from 'vitest';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { pino } from 'pino';
+import { openDb, migrate, type Db } from '../../src/store/db.js';
+import { OutboxStore, type NewOutput, type OutboxRow } from '../../src/store/outbox.js';
+import { Dispatcher, type DispatchSettings } from '../../src/dispatch/dispatcher.js';
+import dimse from 'dcmjs-dimse';
+import { syntheticSlice } from '../helpers/synthetic.js';
+import { freePort } from '../helpers/ports.js';
+import { deferCleanup, tearDown, tempDir } from './harness.js';
+
+// The dispatcher and its C-STORE SCU against a scripted peer that answers each instance with a
+// chosen status: how every kind of answer lands on the outbox row.
+
+afterEach(tearDown);
+
+const silent = pino({ level: 'silent' });
+const t0 = 1_700_000_000_000;
+
+interface Peer {
+  port: number;
+  associations: number;
+  received: string[];
+}
+
+const { Server, Scp, responses, constants } = dimse;
+const storagePrefix = '1.2.840.10008.5.1.4.1.1.';
+
+/**
+ * A PACS on dcmjs-dimse's own Scp that answers each SOP Instance UID with the status in
+ * `answers` (success otherwise), accepts storage SOP Classes only, and can refuse associations.
+ */
+async function scriptedPeer(answers: Map<string, { status: number; comment: string }>, policy: { refuseCallingAe?: string } = {}): Promise<Peer> {
+  const peer: Peer = { port: await freePort(), associations: 0, received: [] };
+  class ScriptedScp extends Scp {
+    override associationRequested(association: dimse.association.Association): void {
+      // Network methods missing from dcmjs-dimse's type declarations.
+      const self = this as unknown as { sendAssociationAccept(): void; sendAssociationReject(result: number, source: number, reason: number): void };
+      if (association.getCallingAeTitle() === policy.refuseCallingAe) {
+        self.sendAssociationReject(constants.RejectResult.Permanent, constants.RejectSource.ServiceUser, constants.RejectReason.CallingAeNotRecognized);
+        return;
+      }
+      peer.associations++;
+      for (const { id } of association.getPresentationContexts()) {
+        const context = association.getPresentationContext(id);
+        if (context.getAbstractSyntaxUid().startsWith(storagePrefix)) {
+          context.setResult(constants.PresentationContextResult.Accept, context.getTransferSyntaxUids()[0]!);
+        } else {
+          context.setResult(constants.PresentationContextResult.RejectAbstractSyntaxNotSupported);
+        }
+      }
+      self.sendAssociationAccept();
+    }
+    override associationReleaseRequested(): void {
+      (this as unknown as { sendAssociationReleaseResponse(): void }).sendAssociationReleaseResponse();
+    }
+    override cStoreRequest(request: dimse.requests.CStoreRequest, callback: (response: dimse.responses.CStoreResponse) => void): void {
+      const uid = request.getAffectedSopInstanceUid();
+      peer.received.push(uid);
+      const answer = answers.get(uid);
+      const response = responses.CStoreResponse.fromRequest(request);
+      response.setStatus(answer?.status ?? constants.Status.Success);
+      if (answer) response.setErrorComment(answer.comment);
+      callback(response);
+    }
+  }
+  const server = new Server(ScriptedScp);
+  server.listen(peer.port);
+  deferCleanup(() => server.close());
+  return peer;
+}
+
+function outbox(dir: string): { db: Db; store: OutboxStore } {
+  const db = openDb(path.join(dir, 'ich-triage.db'));
+  migrate(db);
+  deferCleanup(() => db.close());
+  return { db, store: new OutboxStore(db) };
+}
+
+/** Writes a payload under dataDir/outbox and queues a row for it. */
+function queue(store: OutboxStore, dataDir: string, name: string, o: { sopClassUid?: string; write?: boolean; kind?: NewOutput['kind'] } = {}): { id: number; sopInstanceUid: string } {
+  const slice = syntheticSlice({ sopClassUid: o.sopClassUid });
+  const payloadPath = path.join('outbox', `${name}.dcm`);
+  if (o.write !== false) {
+    mkdirSync(path.join(dataDir, 'outbox'), { recursive: true });
+    writeFileSync(path.join(dataDir, payloadPath), slice.file);
+  }
+  store.add({ key: `${o.kind ?? 'sr'}:${name}`, seriesUid: 'series', kind: o.kind ?? 'sr', destination: 'pacs', payloadPath, payload: null }, t0);
+  const row = store.latest(1)[0]!;
+  return { id: row.id, sopInstanceUid: slice.sopInstanceUid };
+}
+
+function dispatcher(store: OutboxStore, dataDir: string, port: number, clock: { now: number }, retry = { initialSeconds: 5, maxSeconds: 60, maxAttempts: 5 }): Dispatcher {
+  const settings: DispatchSettings = {
+    destinations: [{ name: 'pacs', aeTitle: 'PACS', host: '127.0.0.1', port, send: ['sr', 'kos'], forward: false, tls: false }],
+    retry,
+    callingAeTitle: 'ICH_TRIAGE',
+    dataDir,
+    timeoutMs: 5000,
+  };
+  return new Dispatcher(store, () => settings, async () => ({ ok: true, status: null }), silent, undefined, () => clock.now);
+}
+
+const row = (store: OutboxStore, id: number): OutboxRow => store.get(id)!;
+
+test('each C-STORE answer settles its own row: success and warning sent, 0xA7xx retried with backoff, 0xC000, an unreadable payload and an unsupported SOP Class failed for good; one association', async () => {
+  const dir = tempDir();
+  const { store } = outbox(dir);
+  const ok = queue(store, dir, 'ok');
+  const warning = queue(store, dir, 'warning');
+  const busy = queue(store, dir, 'busy');
+  const refused = queue(store, dir, 'refused');
+  const missing = queue(store, dir, 'missing', { write: false });
+  // Not a storage SOP Class: the node's SCP rejects its presentation context.
+  const unsupported = queue(store, dir, 'unsupported', { sopClassUid: '1.2.840.10008.1.20.1' });
+  const peer = await scriptedPeer(
+    new Map([
+      [warning.sopInstanceUid, { status: 0xb000, comment: 'coerced' }],
+      [busy.sopInstanceUid, { status: 0xa702, comment: 'disk full' }],
+      [refused.sopInstanceUid, { status: 0xc000, comment: 'cannot parse' }],
+    ]),
+  );
+  const clock = { now: t0 };
+  expect(await dispatcher(store, dir, peer.port, clock).runOnce()).toBe(true);
+
+  expect(peer.associations).toBe(1);
+  expect(peer.received.sort()).toEqual([ok, warning, busy, refused].map((r) => r.sopInstanceUid).sort());
+  expect(row(store, ok.id)).toMatchObject({ state: 'sent', attempts: 1, lastStatus: 0, lastError: null, sentAt: t0 });
+  expect(row(store, warning.id)).toMatchObject({ state: 'sent', attempts: 1, lastStatus: 0xb000 });
+  expect(row(store, busy.id)).toMatchObject({ state: 'pending', attempts: 1, lastStatus: 0xa702, nextAttemptAt: t0 + 5000, lastError: 'rejected: 0xA702 Out of Resources (disk full)' });
+  expect(row(store, refused.id)).toMatchObject({ state: 'failed', attempts: 1, lastStatus: 0xc000, lastError: 'rejected: 0xC000 Cannot understand (cannot parse)' });
+  expect(row(store, missing.id)).toMatchObject({ state: 'failed', attempts: 1, lastStatus: null });
+  expect(row(store, missing.id).lastError).toMatch(/^cannot read the payload: ENOENT/);
+  expect(row(store, unsupported.id)).toMatchObject({ state: 'failed', attempts: 1, lastError: 'the peer accepted no presentation context for SOP Class 1.2.840.10008.1.20.1' });
+
+  // Nothing is due before the backoff ends; then the busy row goes again, alone.
+  clock.now = t0 + 4999;
+  expect(await dispatcher(store, dir, peer.port, clock).runOnce()).toBe(false);
+  clock.now = t0 + 5000;
+  expect(await dispatcher(store, dir, peer.port, clock).runOnce()).toBe(true);
+  expect(row(store, busy.id)).toMatchObject({ state: 'pending', attempts: 2, nextAttemptAt: t0 + 5000 + 10_000 });
+  expect(peer.associations).toBe(2);
+});
+
+test('an unreachable peer and a rejected association are retried and told apart; maxAttempts ends in failed', async () => {
+  const dir = tempDir();
+  const { store } = outbox(dir);
+  const a = queue(store, dir, 'a');
+  const clock = { now: t0 };
+  const retry = { initialSeconds: 1, maxSeconds: 60, maxAttempts: 3 };
+  const closedPort = await freePort();
+  await dispatcher(store, dir, closedPort, clock, retry).runOnce();
+  expect(row(store, a.id)).toMatchObject({ state: 'pending', attempts: 1, lastStatus: null, nextAttemptAt: t0 + 1000 });
+  expect(row(store, a.id).lastError).toMatch(/^unreachable: connect ECONNREFUSED 127\.0\.0\.1:\d+$/);
+
+  const picky = await scriptedPeer(new Map(), { refuseCallingAe: 'ICH_TRIAGE' });
+  clock.now = t0 + 1000;
+  await dispatcher(store, dir, picky.port, clock, retry).runOnce();
+  expect(row(store, a.id)).toMatchObject({ state: 'pending', attempts: 2, nextAttemptAt: t0 + 1000 + 2000 });
+  expect(row(store, a.id).lastError).toBe('association rejected by the peer: permanent, calling AE title not recognized');
+
+  clock.now = t0 + 3000;
+  await dispatcher(store, dir, closedPort, clock, retry).runOnce();
+  expect(row(store, a.id)).toMatchObject({ state: 'failed', attempts: 3 });
+  expect(picky.received).toEqual([]);
+});
+
+test('results go before forwards: a routing backlog does not hold back an SR', async () => {
+  const dir = tempDir();
+  const { store } = outbox(dir);
+  const forwards = Array.from({ length: 120 }, (_, i) => queue(store, dir, `f${i}`, { kind: 'forward' }));
+  const sr = queue(store, dir, 'sr');
+  expect(store.due(t0, 100).map((r) => r.id)).toEqual([sr.id, ...forwards.slice(0, 99).map((f) => f.id)]);
+});
