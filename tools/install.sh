@@ -8,11 +8,12 @@
 # upgrade), data in /var/lib/ich-triage, service user ich-triage.
 set -euo pipefail
 
-prefix=/opt/ich-triage
-etc=/etc/ich-triage
-data=/var/lib/ich-triage
-unit_dir=/etc/systemd/system
-user=ich-triage
+# The ICH_* variables exist for tests that install into a temporary root.
+prefix=${ICH_PREFIX:-/opt/ich-triage}
+etc=${ICH_ETC:-/etc/ich-triage}
+data=${ICH_DATA:-/var/lib/ich-triage}
+unit_dir=${ICH_UNIT_DIR:-/etc/systemd/system}
+user=${ICH_USER:-ich-triage}
 start=true uninstall=false purge=false
 for arg in "$@"; do
   case "$arg" in
@@ -23,7 +24,7 @@ for arg in "$@"; do
   esac
 done
 [ "$(id -u)" = 0 ] || { echo "run as root (sudo $0)" >&2; exit 77; }
-have_systemd() { [ -d /run/systemd/system ]; }
+have_systemd() { [ -z "${ICH_NO_SYSTEMD:-}" ] && [ -d /run/systemd/system ]; }
 
 if $uninstall; then
   if have_systemd; then systemctl disable --now ich-triage.service 2>/dev/null || true; fi
@@ -40,6 +41,7 @@ node_major=$(/usr/bin/node -p 'process.versions.node.split(".")[0]' 2>/dev/null 
 [ "$node_major" -ge 20 ] || { echo "/usr/bin/node must be Node.js 20 or newer" >&2; exit 1; }
 
 id "$user" >/dev/null 2>&1 || useradd --system --home-dir "$data" --no-create-home --shell /usr/sbin/nologin "$user"
+group=$(id -gn "$user")
 
 # Program: replaced as a whole on upgrade (the service is stopped meanwhile by the restart below).
 staging="$prefix.new"
@@ -47,6 +49,9 @@ rm -rf "$staging"
 mkdir -p "$staging"
 cp -a "$src/dist" "$src/node_modules" "$src/migrations" "$src/config" "$src/models" "$src/systemd" "$src/package.json" "$src/README.md" "$staging/"
 [ -d "$src/assets" ] && cp -a "$src/assets" "$staging/"
+cp "$src/package-lock.json" "$staging/"
+# Test tools stay behind; nothing is downloaded (prune only deletes).
+(cd "$staging" && npm prune --omit=dev --no-audit --no-fund >/dev/null)
 chown -R root:root "$staging"
 chmod -R go-w "$staging"
 rm -rf "$prefix.old"
@@ -55,18 +60,22 @@ mv "$staging" "$prefix"
 rm -rf "$prefix.old"
 
 # Config: written once; an upgrade keeps the hospital's file.
-install -d -m 0750 -o root -g "$user" "$etc"
+install -d -m 0750 -o root -g "$group" "$etc"
 if [ ! -f "$etc/ich-triage.yaml" ]; then
   sed -e "s#dataDir: ../var#dataDir: $data#" -e "s#path: ../models/#path: $prefix/models/#" \
     "$prefix/config/ich-triage.example.yaml" > "$etc/ich-triage.yaml"
-  chown root:"$user" "$etc/ich-triage.yaml"
+  chown root:"$group" "$etc/ich-triage.yaml"
   chmod 0640 "$etc/ich-triage.yaml"
   echo "wrote $etc/ich-triage.yaml: edit it (AE title, port, destinations, email), then: systemctl restart ich-triage"
 fi
 /usr/bin/node "$prefix/dist/cli/main.js" check-config --config "$etc/ich-triage.yaml"
-install -d -m 0700 -o "$user" -g "$user" "$data"
+install -d -m 0700 -o "$user" -g "$group" "$data"
 
-install -m 0644 "$prefix/systemd/ich-triage.service" "$unit_dir/ich-triage.service"
+install -d "$unit_dir"
+# The unit names the standard paths; a custom layout gets them rewritten.
+sed -e "s#/opt/ich-triage#$prefix#g" -e "s#/etc/ich-triage#$etc#g" -e "s#/var/lib/ich-triage#$data#g" -e "s#^User=ich-triage#User=$user#" -e "s#^Group=ich-triage#Group=$group#" \
+  "$prefix/systemd/ich-triage.service" > "$unit_dir/ich-triage.service"
+chmod 0644 "$unit_dir/ich-triage.service"
 port=$(/usr/bin/node "$prefix/dist/cli/main.js" check-config --config "$etc/ich-triage.yaml" --get dicom.port)
 if [ "$port" -lt 1024 ]; then
   install -d "$unit_dir/ich-triage.service.d"
