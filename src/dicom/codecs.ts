@@ -16,17 +16,23 @@ const { Context, NativeCodecs } = dcmjsCodecs;
 
 type CodecCall = 'decodeRle' | 'decodeJpeg' | 'decodeJpegLs' | 'decodeJpeg2000' | 'decodeHtJpeg2000';
 
-const codecBySyntax = new Map<string, CodecCall>([
-  [TransferSyntax.RleLossless, 'decodeRle'],
-  [TransferSyntax.JpegLosslessP14, 'decodeJpeg'],
-  [TransferSyntax.JpegLosslessSV1, 'decodeJpeg'],
-  [TransferSyntax.JpegLsLossless, 'decodeJpegLs'],
-  [TransferSyntax.JpegLsNearLossless, 'decodeJpegLs'],
-  [TransferSyntax.Jpeg2000Lossless, 'decodeJpeg2000'],
-  [TransferSyntax.Jpeg2000, 'decodeJpeg2000'],
-  [TransferSyntax.HtJpeg2000Lossless, 'decodeHtJpeg2000'],
-  [TransferSyntax.HtJpeg2000LosslessRpcl, 'decodeHtJpeg2000'],
-  [TransferSyntax.HtJpeg2000, 'decodeHtJpeg2000'],
+const rle = { call: 'decodeRle', name: 'RLE' } as const;
+const jpeg = { call: 'decodeJpeg', name: 'JPEG lossless' } as const;
+const jpegLs = { call: 'decodeJpegLs', name: 'JPEG-LS' } as const;
+const jpeg2000 = { call: 'decodeJpeg2000', name: 'JPEG 2000' } as const;
+const htj2k = { call: 'decodeHtJpeg2000', name: 'HTJ2K' } as const;
+
+const codecBySyntax = new Map<string, { call: CodecCall; name: string }>([
+  [TransferSyntax.RleLossless, rle],
+  [TransferSyntax.JpegLosslessP14, jpeg],
+  [TransferSyntax.JpegLosslessSV1, jpeg],
+  [TransferSyntax.JpegLsLossless, jpegLs],
+  [TransferSyntax.JpegLsNearLossless, jpegLs],
+  [TransferSyntax.Jpeg2000Lossless, jpeg2000],
+  [TransferSyntax.Jpeg2000, jpeg2000],
+  [TransferSyntax.HtJpeg2000Lossless, htj2k],
+  [TransferSyntax.HtJpeg2000LosslessRpcl, htj2k],
+  [TransferSyntax.HtJpeg2000, htj2k],
 ]);
 
 export function isCompressedSyntax(transferSyntaxUid: string): boolean {
@@ -51,15 +57,6 @@ export function initCodecs(): Promise<void> {
   return instance;
 }
 
-/**
- * Resolves when a usable instance is in place. Awaiting it immediately before a synchronous
- * decodeFrame guarantees that decode a healthy instance, even when a concurrent decode
- * failed and dropped the previous one meanwhile.
- */
-export async function codecsReady(): Promise<void> {
-  while (!usable) await initCodecs();
-}
-
 export interface FrameGeometry {
   rows: number;
   columns: number;
@@ -69,11 +66,15 @@ export interface FrameGeometry {
   photometricInterpretation: string;
 }
 
-/** Decodes one compressed grayscale frame to little-endian words of BitsAllocated bits. */
-export function decodeFrame(transferSyntaxUid: string, encoded: Uint8Array, g: FrameGeometry): Uint8Array {
-  const call = codecBySyntax.get(transferSyntaxUid);
-  if (!call) throw new PixelDecodeError('unsupported-transfer-syntax', `transfer syntax ${transferSyntaxUid} is not compressed with a supported codec`);
-  if (!usable) throw new Error('pixel codecs are not ready: await codecsReady() first');
+/**
+ * Decodes one compressed grayscale frame to little-endian words of BitsAllocated bits, once
+ * this thread's instance is usable. The check and the decode run without a pause between
+ * them, so a concurrent decode that fails and drops the instance cannot slip in.
+ */
+export async function decodeFrame(transferSyntaxUid: string, encoded: Uint8Array, g: FrameGeometry): Promise<Uint8Array> {
+  const codec = codecBySyntax.get(transferSyntaxUid);
+  if (!codec) throw new PixelDecodeError('unsupported-transfer-syntax', `transfer syntax ${transferSyntaxUid} is not compressed with a supported codec`);
+  while (!usable) await initCodecs();
   const context = new Context({
     width: g.columns,
     height: g.rows,
@@ -86,11 +87,12 @@ export function decodeFrame(transferSyntaxUid: string, encoded: Uint8Array, g: F
     encodedBuffer: encoded,
   });
   try {
-    return NativeCodecs[call](context).getDecodedBuffer() ?? new Uint8Array(0);
+    return NativeCodecs[codec.call](context).getDecodedBuffer() ?? new Uint8Array(0);
   } catch (err) {
     usable = false;
     instance = undefined;
     NativeCodecs.release();
-    throw new PixelDecodeError('corrupt-stream', `the ${transferSyntaxUid} codestream cannot be decoded: ${(err as Error).message}`, { cause: err });
+    const detail = (err as Error).message;
+    throw new PixelDecodeError('corrupt-stream', `the ${codec.name} codestream cannot be decoded (${transferSyntaxUid}; codec: ${detail})`, { cause: err });
   }
 }

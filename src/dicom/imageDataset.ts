@@ -144,7 +144,10 @@ function setAttribute(attributes: PixelModuleValues, [key, kind]: [keyof PixelMo
     return;
   }
   const pattern = kind === 'is' ? /^[+-]?\d+$/ : /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/;
-  if (!pattern.test(first)) throw new PixelDecodeError('malformed', `${key} "${first}" is not a valid ${kind.toUpperCase()} value`);
+  if (!pattern.test(first)) {
+    const keyword = key[0]!.toUpperCase() + key.slice(1);
+    throw new PixelDecodeError('malformed', `${keyword} "${first}" is not a valid ${kind.toUpperCase()} value`);
+  }
   (attributes[key] as number) = Number(first);
 }
 

@@ -1,5 +1,5 @@
 import type { PixelFrame, StoredPixels } from '../imaging/frame.js';
-import { codecsReady, decodeFrame, initCodecs, isCompressedSyntax } from './codecs.js';
+import { decodeFrame, initCodecs, isCompressedSyntax } from './codecs.js';
 import { readImageDataset, type PixelDataValue, type PixelModuleValues } from './imageDataset.js';
 import { PixelDecodeError } from './pixelDecodeError.js';
 
@@ -20,7 +20,7 @@ export async function initPixelDecoders(): Promise<void> {
 /**
  * The first frame of a grayscale Part 10 file, in any transfer syntax the SCP accepts, with
  * the attributes that turn it into HU. Rejects with a PixelDecodeError whose `reason` says
- * why. Asynchronous only so that it can wait for codecs; the work itself is synchronous.
+ * why. Asynchronous only so that it can wait for this thread's codecs; the work is synchronous.
  */
 export async function decodePixels(file: Buffer): Promise<PixelFrame> {
   const { transferSyntaxUid, attributes, pixelData } = readImageDataset(file);
@@ -36,8 +36,7 @@ export async function decodePixels(file: Buffer): Promise<PixelFrame> {
     words = nativeFirstFrame(pixelData.bytes, frameBytes, attributes.numberOfFrames ?? 1, frame);
   } else {
     const codestream = firstFrameCodestream(pixelData, attributes.numberOfFrames ?? 1);
-    await codecsReady();
-    words = decodeFrame(transferSyntaxUid, codestream, frame);
+    words = await decodeFrame(transferSyntaxUid, codestream, frame);
     if (words.length !== frameBytes) {
       throw new PixelDecodeError('pixel-count', `the codestream decodes to ${words.length} bytes; ${describe(frame)} need ${frameBytes}`);
     }
