@@ -26,14 +26,18 @@ function expectDeliveredOnce(pacsDir: string, smtp: { messages: unknown[] }, row
   expect(rows.map((r) => r.kind).sort()).toEqual(['email', 'kos', 'sr']);
 }
 
-test('PACS and mail server down for the first attempts, then up: retried with backoff, delivered exactly once', async () => {
+/** An urgent series sent to a node whose PACS and mail server are not up yet (their ports are free). */
+async function urgentSeriesWithPeersDown() {
   const dir = tempDir();
-  // Ports the node is configured with while nothing listens on them yet.
   const [pacsPort, smtpPort] = await freePorts(2);
   const d = await node(scenarioConfig({ pacs: { aeTitle: 'PACS', port: pacsPort! }, smtpPort: smtpPort!, thresholds: urgentThresholds }));
   const series = syntheticSeries({ slices: 10, ...phi });
   await send(d, dir, series, 's');
-  const uid = series[0]!.seriesUid;
+  return { dir, d, pacsPort: pacsPort!, smtpPort: smtpPort!, uid: series[0]!.seriesUid };
+}
+
+test('PACS and mail server down for the first attempts, then up: retried with backoff, delivered exactly once', async () => {
+  const { dir, d, pacsPort, smtpPort, uid } = await urgentSeriesWithPeersDown();
 
   const down = await failing(d, uid, 2);
   const db = d.openDb();
@@ -108,12 +112,7 @@ test('SMTP 5xx fails the email for good, visible in `outbox list`; `outbox retry
 });
 
 test('kill -9 between the decision and the sending (PACS and mail down): after a restart with the peers up, delivered exactly once', async () => {
-  const dir = tempDir();
-  const [pacsPort, smtpPort] = await freePorts(2);
-  const d = await node(scenarioConfig({ pacs: { aeTitle: 'PACS', port: pacsPort! }, smtpPort: smtpPort!, thresholds: urgentThresholds }));
-  const series = syntheticSeries({ slices: 10, ...phi });
-  await send(d, dir, series, 's');
-  const uid = series[0]!.seriesUid;
+  const { dir, d, pacsPort, smtpPort, uid } = await urgentSeriesWithPeersDown();
   await failing(d, uid, 1);
   expect(await d.stop('SIGKILL')).toBe('SIGKILL');
 
