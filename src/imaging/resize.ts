@@ -38,7 +38,8 @@ export function resizeTabulated(image: TabulatedImage, dstRows: number, dstCols:
   const { rows: srcRows, columns: srcCols, tables } = image;
   const channels = tables.length;
   const pixels = srcRows * srcCols;
-  const { words, shift, mask } = image.codes ?? { words: undefined, shift: 0, mask: -1 };
+  // Without codes a pixel's table entry is its own index.
+  const { words, shift, mask } = image.codes ?? { words: undefined, shift: 0, mask: 0 };
   if ((words?.length ?? tables[0]?.length ?? 0) < pixels) throw new RangeError(`the image holds fewer than ${srcRows} x ${srcCols} pixels`);
   const entries = words ? mask + 1 : pixels;
   if (tables.some((t) => t.length < entries)) throw new RangeError(`every table needs ${entries} entries`);
@@ -69,13 +70,13 @@ export function resizeTabulated(image: TabulatedImage, dstRows: number, dstCols:
   }
 
   const dst = new Float32Array(channels * dstRows * dstCols);
-  for (let dy = 0, out = 0; dy < dstRows; dy++) {
+  for (let dy = 0; dy < dstRows; dy++) {
     const b0 = rows.weight0[dy]!;
     const b1 = rows.weight1[dy]!;
     for (let c = 0; c < channels; c++) {
       const r0 = c * plane + rows.first[dy]! * dstCols;
       const r1 = c * plane + rows.second[dy]! * dstCols;
-      out = (c * dstRows + dy) * dstCols;
+      const out = (c * dstRows + dy) * dstCols;
       for (let x = 0; x < dstCols; x++) dst[out + x] = Math.fround(horizontal[r0 + x]! * b0) + Math.fround(horizontal[r1 + x]! * b1);
     }
   }
