@@ -17,6 +17,9 @@ export interface DecisionModel {
  * The decision and its outputs (`onDecided`, e.g. outbox rows) commit in one transaction.
  */
 export class DecideStage {
+  /** Series whose outputs could not be queued: when to try that revision again, and the last delay. */
+  private readonly held = new Map<string, { revision: number; until: number; delayMs: number }>();
+
   constructor(
     private readonly store: SeriesStore,
     private readonly settings: () => { series: Config['series']; model: DecisionModel },
@@ -31,6 +34,8 @@ export class DecideStage {
     const { series, model } = this.settings();
     const due = this.store.dueSeries(now - series.idleSeconds * 1000);
     for (const row of due) {
+      const held = this.held.get(row.seriesUid);
+      if (held?.revision === row.revision && held.until > now) continue;
       const log = this.log.child({ series: row.seriesUid, revision: row.revision });
       const slices = this.store.slicesOf(row.seriesUid);
       const outcome = decideSeries(row, slices, {
@@ -48,11 +53,24 @@ export class DecideStage {
         continue;
       }
       const result = outcome.result;
-      const committed = this.store.db.transaction(() => {
-        if (!this.store.recordDecision(result)) return false;
-        this.onDecided(result, slices);
-        return true;
-      })();
+      let committed: boolean;
+      try {
+        committed = this.store.db.transaction(() => {
+          if (!this.store.recordDecision(result)) return false;
+          this.onDecided(result, slices);
+          return true;
+        })();
+      } catch (err) {
+        // The transaction rolled back: the series stays open and is tried again later, with a
+        // growing delay. Without this, one series whose outputs cannot be built (source file
+        // unreadable, disk full, a source that contradicts its series) would throw out of the
+        // loop before every series behind it, at every pass: no series would be decided again.
+        const delayMs = held?.revision === row.revision ? Math.min(held.delayMs * 2, 300_000) : 1000;
+        this.held.set(row.seriesUid, { revision: row.revision, until: now + delayMs, delayMs });
+        log.error({ err, retryInMs: delayMs }, 'series decided but its outputs could not be queued; will try again');
+        continue;
+      }
+      this.held.delete(row.seriesUid);
       if (!committed) continue;
       log.info(
         {

@@ -1,8 +1,8 @@
 import { afterEach, expect, test } from 'vitest';
-import { syntheticSeries } from '../helpers/synthetic.js';
+import { newUid, syntheticSeries, syntheticSlice } from '../helpers/synthetic.js';
 import { decodeMail } from './mail.js';
 import { SopClass, checkObject, receivedObjects } from './peers.js';
-import { allSent, negativeThresholds, node, pacsIn, phi, phiStrings, scenarioConfig, send, settled, smtpSink, tearDown, tempDir, urgentThresholds } from './harness.js';
+import { allSent, negativeThresholds, node, pacsIn, phi, phiStrings, scenarioConfig, send, seriesOutputs, settled, smtpSink, tearDown, tempDir, urgentThresholds } from './harness.js';
 
 // Results back to radiologists, end to end: the node as a process, dcmtk storescp as the PACS
 // and as a routing target, smtp-server as the mail server. Decisions are forced by thresholds
@@ -137,4 +137,29 @@ test('early alert: one preliminary [URGENT] email while the series is still arri
   // The final SR and KOS still follow completion.
   expect(receivedObjects(pacs.dir).map((o) => o.sopClassUid).sort()).toEqual([SopClass.comprehensiveSr, SopClass.kos]);
   expect(smtp.messages).toHaveLength(1);
+});
+
+test('a series whose report cannot be built does not hold back the series behind it', async () => {
+  const dir = tempDir();
+  const smtp = await smtpSink();
+  const pacs = await pacsIn(dir, 'PACS');
+  const d = await node(scenarioConfig({ pacs, smtpPort: smtp.port, thresholds: negativeThresholds }));
+  // A series that spans two studies (a scanner reusing a series UID): the series takes the
+  // study of its first instance, while its report's source (the first slice in z) belongs to
+  // the other one. The SR builder refuses to file it into the wrong study.
+  const poison = syntheticSeries({ slices: 10 });
+  const last = poison.at(-1)!;
+  const odd = syntheticSlice({ seriesUid: last.seriesUid, studyUid: newUid(), instanceNumber: last.instanceNumber, imagePositionPatient: last.imagePositionPatient });
+  await send(d, dir, [odd, ...poison.slice(0, -1)], 'poison');
+  await d.waitForLog((l) => l.msg === 'series decided but its outputs could not be queued; will try again' && l.series === last.seriesUid);
+
+  const healthy = syntheticSeries({ slices: 10 });
+  await send(d, dir, healthy, 'healthy');
+  const { series } = await settled(d, healthy[0]!.seriesUid);
+  expect(series!.decision).toBe('negative');
+  expect(receivedObjects(pacs.dir).map((o) => o.dataset.StudyInstanceUID)).toEqual([healthy[0]!.studyUid]);
+  // The other one stays open, retried with a growing delay, and nothing was queued for it.
+  expect(seriesOutputs(d, last.seriesUid)).toMatchObject({ series: { state: 'open' }, rows: [] });
+  const retries = d.logs.filter((l) => l.msg === 'series decided but its outputs could not be queued; will try again' && l.series === last.seriesUid);
+  expect(retries.map((l) => l.retryInMs)).toEqual([1000, 2000, 4000, 8000].slice(0, retries.length));
 });
