@@ -241,6 +241,28 @@ describe('errors', () => {
     await expectReason(rewrite(explicit(), { RescaleSlope: 'abc' }), 'malformed', /RescaleSlope "abc" is not a valid DS value/);
   });
 
+  it('random damage gives a frame or a PixelDecodeError, never another exception', async () => {
+    let seed = 12345;
+    const random = () => (seed = (seed * 1103515245 + 12345) & 0x7fffffff) / 0x7fffffff;
+    const outcomes = new Set<string>();
+    for (const name of ['u12_explicit', 'u12_implicit', 'u12_deflated', 'u12_rle', 'u12_jpeg_p14', 'u12_jpegls', 'u12_j2k', 'u12_htj2k']) {
+      const original = golden(name);
+      for (let round = 0; round < 25; round++) {
+        const file = Buffer.from(original);
+        // Mostly the header, where lengths and attributes live; now and then the pixel data.
+        for (let k = 0; k < 1 + round % 6; k++) file[Math.floor(random() * (random() < 0.7 ? 1500 : file.length))] = Math.floor(random() * 256);
+        const cut = round % 10 === 9 ? Math.floor(random() * file.length) : file.length;
+        const outcome = await decodePixels(file.subarray(0, cut)).then(
+          () => 'frame',
+          (err: unknown) => (err instanceof PixelDecodeError ? err.reason : String(err)),
+        );
+        outcomes.add(outcome);
+      }
+    }
+    const reasons: string[] = ['frame', 'not-dicom', 'malformed', 'truncated', 'no-pixel-data', 'unsupported-transfer-syntax', 'unsupported-pixel-format', 'not-grayscale', 'pixel-count', 'corrupt-stream'];
+    expect([...outcomes].filter((o) => !reasons.includes(o))).toEqual([]);
+  });
+
   describe('corrupt JPEG-LS streams, and recovery after them', () => {
     const jpegLs = () => golden('u12_jpegls');
     const codestreamStart = (file: Buffer) => file.indexOf(Buffer.from([0xff, 0xd8, 0xff, 0xf7]));
