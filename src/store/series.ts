@@ -1,14 +1,8 @@
 import type { Db } from './db.js';
 import type { SeriesResult } from '../series/result.js';
+import type { SeriesAttributes } from './instances.js';
 
-export interface SeriesRow {
-  seriesUid: string;
-  studyUid: string;
-  modality: string | null;
-  seriesDescription: string | null;
-  contrastAgent: string | null;
-  accessionNumber: string | null;
-  expectedSlices: number | null;
+export interface SeriesRow extends SeriesAttributes {
   firstReceivedAt: number;
   lastReceivedAt: number;
   state: 'open' | 'decided' | 'skipped';
