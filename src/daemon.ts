@@ -134,6 +134,7 @@ export class Daemon {
         callingAeTitle: current().dicom.aeTitle,
         dataDir: current().storage.dataDir,
         timeoutMs: current().dicom.associationTimeoutSeconds * 1000,
+        tls: current().dicom.tls,
       }),
       createEmailSender(
         () => current().email,

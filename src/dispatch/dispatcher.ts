@@ -1,9 +1,11 @@
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Config, Destination } from '../config/schema.js';
 import type { OutboxRow, OutboxStore } from '../store/outbox.js';
 import type { Logger } from '../log.js';
 import { nextAttemptAt, type Delivery } from './retry.js';
-import { storeFiles, describeAttempt, type StoreAttempt } from './storeScu.js';
+import { storeFiles, describeAttempt, type StoreAttempt, type StorePeer } from './storeScu.js';
+import { errorMessage } from '../errors.js';
 import { isStoreAccepted } from '../dicom/status.js';
 
 /** Sends one email row; the dispatcher owns retries. */
@@ -15,6 +17,8 @@ export interface DispatchSettings {
   callingAeTitle: string;
   dataDir: string;
   timeoutMs: number;
+  /** dicom.tls, for destinations with `tls: true`: its ca verifies the peer, its cert and key identify the node. */
+  tls?: Config['dicom']['tls'];
 }
 
 /**
@@ -55,9 +59,16 @@ export class Dispatcher {
       for (const row of rows) this.settle(row, { ok: false, transient: false, error: `destination "${name}" is not in the config`, status: null }, s);
       return;
     }
+    let tls: StorePeer['tls'];
+    try {
+      tls = destination.tls ? clientTls(s.tls) : undefined;
+    } catch (err) {
+      for (const row of rows) this.settle(row, { ok: false, transient: true, error: `TLS files unreadable: ${errorMessage(err)}`, status: null }, s);
+      return;
+    }
     const files = rows.map((r) => path.join(s.dataDir, r.payloadPath ?? ''));
     const attempts = await storeFiles(
-      { host: destination.host, port: destination.port, aeTitle: destination.aeTitle, callingAeTitle: destination.callingAeTitle ?? s.callingAeTitle, timeoutMs: s.timeoutMs },
+      { host: destination.host, port: destination.port, aeTitle: destination.aeTitle, callingAeTitle: destination.callingAeTitle ?? s.callingAeTitle, timeoutMs: s.timeoutMs, tls },
       files,
     );
     rows.forEach((row, i) => this.settle(row, toDelivery(attempts[i]!), s));
@@ -77,6 +88,16 @@ export class Dispatcher {
     if (retryAt === null) log.error({ error: d.error, attempts: row.attempts + 1 }, 'output failed; `ich-triage outbox retry` requeues it');
     else log.warn({ error: d.error, attempts: row.attempts + 1, retryInMs: retryAt - now }, 'output not delivered; will retry');
   }
+}
+
+/**
+ * TLS for a destination (PS3.15 B.1): the peer's certificate is always verified, against
+ * dicom.tls.ca when set, else the system's CAs; dicom.tls.cert and key, when set, are the
+ * client certificate a peer may require. Read at each send, so that renewed files take effect.
+ */
+function clientTls(t: DispatchSettings['tls']): NonNullable<StorePeer['tls']> {
+  const read = (file: string | undefined) => (file ? readFileSync(file) : undefined);
+  return { ca: read(t?.ca), cert: read(t?.cert), key: read(t?.key), rejectUnauthorized: true };
 }
 
 /** Out of Resources (0xA7xx) is worth retrying; other failure statuses refuse the object. */

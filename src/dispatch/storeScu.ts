@@ -16,7 +16,7 @@ export interface StorePeer {
   aeTitle: string;
   callingAeTitle: string;
   timeoutMs: number;
-  tls?: { ca?: Buffer; cert?: Buffer; key?: Buffer };
+  tls?: { ca?: Buffer; cert?: Buffer; key?: Buffer; rejectUnauthorized?: boolean };
 }
 
 /**

@@ -1,5 +1,6 @@
 import { afterEach, expect, test } from 'vitest';
 import { mkdirSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
 import path from 'node:path';
 import { pino } from 'pino';
 import { openDb, migrate, type Db } from '../../src/store/db.js';
@@ -7,6 +8,8 @@ import { OutboxStore, type NewOutput, type OutboxRow } from '../../src/store/out
 import { Dispatcher, type DispatchSettings } from '../../src/dispatch/dispatcher.js';
 import dimse from 'dcmjs-dimse';
 import { syntheticSlice } from '../helpers/synthetic.js';
+import { runTool, startTool } from '../helpers/dcmtk.js';
+import { eventually, receivedObjects } from './peers.js';
 import { freePort } from '../helpers/ports.js';
 import { deferCleanup, tearDown, tempDir } from './harness.js';
 
@@ -91,13 +94,21 @@ function queue(store: OutboxStore, dataDir: string, name: string, o: { sopClassU
   return { id: row.id, sopInstanceUid: slice.sopInstanceUid };
 }
 
-function dispatcher(store: OutboxStore, dataDir: string, port: number, clock: { now: number }, retry = { initialSeconds: 5, maxSeconds: 60, maxAttempts: 5 }): Dispatcher {
+function dispatcher(
+  store: OutboxStore,
+  dataDir: string,
+  port: number,
+  clock: { now: number },
+  retry = { initialSeconds: 5, maxSeconds: 60, maxAttempts: 5 },
+  tls?: DispatchSettings['tls'],
+): Dispatcher {
   const settings: DispatchSettings = {
-    destinations: [{ name: 'pacs', aeTitle: 'PACS', host: '127.0.0.1', port, send: ['sr', 'kos'], forward: false, tls: false }],
+    destinations: [{ name: 'pacs', aeTitle: 'PACS', host: '127.0.0.1', port, send: ['sr', 'kos'], forward: false, tls: tls !== undefined }],
     retry,
     callingAeTitle: 'ICH_TRIAGE',
     dataDir,
     timeoutMs: 5000,
+    tls,
   };
   return new Dispatcher(store, () => settings, async () => ({ ok: true, status: null }), silent, undefined, () => clock.now);
 }
@@ -172,4 +183,58 @@ test('results go before forwards: a routing backlog does not hold back an SR', a
   const forwards = Array.from({ length: 120 }, (_, i) => queue(store, dir, `f${i}`, { kind: 'forward' }));
   const sr = queue(store, dir, 'sr');
   expect(store.due(t0, 100).map((r) => r.id)).toEqual([sr.id, ...forwards.slice(0, 99).map((f) => f.id)]);
+});
+
+/** A test CA and a server certificate for 127.0.0.1 signed by it (openssl, EC keys: fast). */
+async function testCertificates(dir: string): Promise<{ ca: string; key: string; cert: string }> {
+  const f = (name: string) => path.join(dir, name);
+  writeFileSync(f('ext'), 'subjectAltName=IP:127.0.0.1\n');
+  const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'];
+  for (const args of [
+    ['req', '-x509', ...ec, '-keyout', f('ca.key'), '-out', f('ca.pem'), '-days', '2', '-subj', '/CN=ich-triage test CA'],
+    ['req', ...ec, '-keyout', f('server.key'), '-out', f('server.csr'), '-subj', '/CN=127.0.0.1'],
+    ['x509', '-req', '-in', f('server.csr'), '-CA', f('ca.pem'), '-CAkey', f('ca.key'), '-CAcreateserial', '-out', f('server.crt'), '-days', '2', '-extfile', f('ext')],
+  ]) {
+    const r = await runTool('openssl', args);
+    expect(r.code, r.output).toBe(0);
+  }
+  return { ca: f('ca.pem'), key: f('server.key'), cert: f('server.crt') };
+}
+
+function acceptsConnections(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = net.connect(port, '127.0.0.1');
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once('error', () => resolve(false));
+  });
+}
+
+test('tls: true destinations get DICOM TLS, the peer verified against dicom.tls.ca', async () => {
+  const dir = tempDir();
+  const certs = await testCertificates(dir);
+  const port = await freePort();
+  // storescp over TLS, not asking for a client certificate (-ic).
+  const scp = startTool('storescp', ['+tls', certs.key, certs.cert, '-ic', '+uf', '-aet', 'PACS', '-od', path.join(dir, 'received'), String(port)]);
+  deferCleanup(async () => {
+    scp.child.kill();
+    await scp.done;
+  });
+  mkdirSync(path.join(dir, 'received'));
+  // Readiness without a DICOM exchange (echoscu would need TLS too): the port takes connections.
+  await eventually('storescp listening', () => acceptsConnections(port));
+  const { store } = outbox(dir);
+  const clock = { now: t0 };
+  const untrusted = queue(store, dir, 'untrusted');
+  // Without the test CA the certificate cannot be verified: not sent, and retried.
+  await dispatcher(store, dir, port, clock, undefined, { enabled: false, cert: '', key: '', ca: '', requireClientCert: false }).runOnce();
+  expect(row(store, untrusted.id)).toMatchObject({ state: 'pending', attempts: 1 });
+  expect(row(store, untrusted.id).lastError).toMatch(/^unreachable: .*(certificate|self.signed)/i);
+
+  clock.now = t0 + 5000;
+  await dispatcher(store, dir, port, clock, undefined, { enabled: false, cert: '', key: '', ca: certs.ca, requireClientCert: false }).runOnce();
+  expect(row(store, untrusted.id)).toMatchObject({ state: 'sent', attempts: 2, lastStatus: 0 });
+  expect(receivedObjects(path.join(dir, 'received')).map((o) => o.sopInstanceUid)).toEqual([untrusted.sopInstanceUid]);
 });
