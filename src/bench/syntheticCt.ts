@@ -49,6 +49,8 @@ export interface SliceOptions {
   frameOfReferenceUid?: string;
   /** Default 'ISO_IR 100'; dcmjs re-encodes every data set it sends as 'ISO_IR 192'. */
   specificCharacterSet?: string;
+  /** Text of this many characters before the pixel data (ImageComments, AdditionalPatientHistory), for long headers. */
+  headerPadding?: number;
   /** Leave StudyInstanceUID out (for refusal tests). */
   omitStudyUid?: boolean;
 }
@@ -135,6 +137,7 @@ export function syntheticSlice(o: SliceOptions = {}): Slice {
     InstanceNumber: instanceNumber,
     ImagePositionPatient: ipp,
     ImageOrientationPatient: iop,
+    ...(o.headerPadding ? longText(o.headerPadding) : {}),
     SamplesPerPixel: 1,
     PhotometricInterpretation: 'MONOCHROME2',
     Rows: rows,
@@ -164,6 +167,12 @@ export function syntheticSlice(o: SliceOptions = {}): Slice {
   dict.dict = denaturalizeDataset(dataset);
   const file = Buffer.from(dict.write());
   return { sopInstanceUid, sopClassUid, seriesUid, studyUid, transferSyntax: ts, instanceNumber, imagePositionPatient: ipp, file, dataSet: dataSetOf(file) };
+}
+
+/** Two LT elements (10240 characters each at most) holding `length` characters in all. */
+function longText(length: number): Record<string, string> {
+  const half = Math.min(10240, Math.ceil(length / 2));
+  return { AdditionalPatientHistory: 'h'.repeat(half), ImageComments: 'c'.repeat(Math.min(10240, length - half)) };
 }
 
 /** The data set of a Part 10 file: what follows the preamble, "DICM" and the file meta group. */

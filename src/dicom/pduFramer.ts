@@ -1,12 +1,12 @@
+import { CommandField, noDataSet, parseCommand, type CommandFields } from './commandSet.js';
+
 /**
- * Splits the byte stream of an association into PDUs (PS3.8 9.3) and streams C-STORE data
- * sets straight to their destination without reassembling them in memory.
- *
- * dcmjs-dimse keeps the protocol: association, release and abort PDUs, and the command PDVs,
- * reach it unchanged (`forward`). The data PDVs of a C-STORE go to `storeData` as slices of
- * the socket's own buffers; when the last one has passed, dcmjs-dimse receives an empty last
- * fragment so that its state machine completes the request as usual. Every length field is
- * checked against a limit before anything is buffered.
+ * Splits the byte stream of an association into PDUs (PS3.8 9.3) and takes C-STORE out of
+ * dcmjs-dimse's hands: the command is parsed here and its data set streams to its destination
+ * as slices of the socket's own buffers, never reassembled in memory. dcmjs-dimse keeps the
+ * rest of the protocol: association, release and abort PDUs, and every other command, reach it
+ * unchanged (`forward`). Every length field is checked against a limit before anything is
+ * buffered.
  */
 
 const PduType = { AssociateRQ: 0x01, PDataTF: 0x04 } as const;
@@ -27,15 +27,19 @@ export interface StoreCommand {
   messageId: number;
   sopClassUid: string;
   sopInstanceUid: string;
+  /** False for a C-STORE-RQ that announces no data set (CommandDataSetType 0x0101). */
+  hasDataSet: boolean;
 }
 
 export interface FramerHandlers {
   /** A whole PDU for dcmjs-dimse. */
   forward(pdu: Buffer): void;
-  /** A C-STORE-RQ with a data set was announced; its data PDVs follow. */
+  /** A C-STORE-RQ arrived; when it has a data set, its bytes follow through storeData. */
   storeBegin(command: StoreCommand): void;
   /** Bytes of the current C-STORE data set, in order. */
   storeData(bytes: Buffer): void;
+  /** The last fragment of the current data set has passed. */
+  storeEnd(): void;
   /** The peer broke the protocol or a limit: the association must be dropped. */
   violation(reason: string): void;
 }
@@ -147,6 +151,7 @@ export class PduFramer {
     if (itemLength < 2 || itemLength - 2 > this.pduRemaining) return this.fail(`PDV item length ${itemLength} does not fit its PDU`);
     this.pdvRemaining = itemLength - 2;
     const isCommand = (this.pdvControl & 0x01) !== 0;
+    if (isCommand && this.store) return this.fail('command before the data set of the C-STORE in progress was complete');
     if (isCommand && this.commandLength + this.pdvRemaining > this.limits.maxCommand) return this.fail('command set too long');
     if (!isCommand && !this.store) return this.fail('data set fragment without a C-STORE request');
     if (!isCommand && this.store!.presentationContextId !== this.pdvContext) return this.fail('data set fragment on another presentation context');
@@ -169,7 +174,7 @@ export class PduFramer {
       if (last) this.endCommand();
     } else if (last) {
       this.store = undefined;
-      this.handlers.forward(pDataPdu(this.pdvContext, 0x02, Buffer.alloc(0)));
+      this.handlers.storeEnd();
     }
     if (this.state === State.Stopped) return;
     this.state = this.pduRemaining > 0 ? State.PdvHeader : State.PduHeader;
@@ -185,73 +190,25 @@ export class PduFramer {
     } catch (err) {
       return this.fail(`malformed command set: ${(err as Error).message}`);
     }
-    this.handlers.forward(pDataPdu(this.pdvContext, 0x03, command));
-    if (fields.commandField === CommandField.CStoreRQ && fields.dataSetType !== noDataSet) {
-      this.store = {
-        presentationContextId: this.pdvContext,
-        messageId: fields.messageId ?? 0,
-        sopClassUid: fields.affectedSopClassUid ?? '',
-        sopInstanceUid: fields.affectedSopInstanceUid ?? '',
-      };
-      this.handlers.storeBegin(this.store);
+    if (fields.commandField !== CommandField.CStoreRQ) {
+      this.handlers.forward(pDataPdu(this.pdvContext, 0x03, command));
+      return;
     }
+    const store: StoreCommand = {
+      presentationContextId: this.pdvContext,
+      messageId: fields.messageId ?? 0,
+      sopClassUid: fields.affectedSopClassUid ?? '',
+      sopInstanceUid: fields.affectedSopInstanceUid ?? '',
+      hasDataSet: fields.dataSetType !== noDataSet,
+    };
+    if (store.hasDataSet) this.store = store;
+    this.handlers.storeBegin(store);
   }
 
   private fail(reason: string): void {
     this.state = State.Stopped;
     this.handlers.violation(reason);
   }
-}
-
-const CommandField = { CStoreRQ: 0x0001 } as const;
-/** CommandDataSetType value meaning "no data set" (PS3.7 E.1). */
-const noDataSet = 0x0101;
-
-interface CommandFields {
-  commandField?: number;
-  messageId?: number;
-  dataSetType?: number;
-  affectedSopClassUid?: string;
-  affectedSopInstanceUid?: string;
-}
-
-/** Reads the few group 0000 elements we route on; commands are Implicit VR LE (PS3.7 6.3.1). */
-export function parseCommand(command: Buffer): CommandFields {
-  const fields: CommandFields = {};
-  let offset = 0;
-  while (offset + 8 <= command.length) {
-    const group = command.readUInt16LE(offset);
-    const element = command.readUInt16LE(offset + 2);
-    const length = command.readUInt32LE(offset + 4);
-    offset += 8;
-    if (group !== 0x0000) throw new Error(`element (${group.toString(16)},${element.toString(16)}) outside group 0000`);
-    if (offset + length > command.length) throw new Error(`element (0000,${element.toString(16)}) overruns the command set`);
-    const value = command.subarray(offset, offset + length);
-    offset += length;
-    switch (element) {
-      case 0x0002:
-        fields.affectedSopClassUid = uid(value);
-        break;
-      case 0x0100:
-        fields.commandField = length >= 2 ? value.readUInt16LE(0) : undefined;
-        break;
-      case 0x0110:
-        fields.messageId = length >= 2 ? value.readUInt16LE(0) : undefined;
-        break;
-      case 0x0800:
-        fields.dataSetType = length >= 2 ? value.readUInt16LE(0) : undefined;
-        break;
-      case 0x1000:
-        fields.affectedSopInstanceUid = uid(value);
-        break;
-    }
-  }
-  if (offset !== command.length) throw new Error('trailing bytes after the last element');
-  return fields;
-}
-
-function uid(value: Buffer): string {
-  return value.toString('latin1').replace(/[\0 ]+$/, '');
 }
 
 /** A P-DATA-TF PDU holding one PDV. */

@@ -1,20 +1,19 @@
 import net from 'node:net';
 import tls from 'node:tls';
 import { EventEmitter } from 'node:events';
-import { PassThrough, type Writable } from 'node:stream';
 import './dcmjs.js';
 import dimse from 'dcmjs-dimse';
 import type { Logger } from '../log.js';
 import { errorMessage } from '../errors.js';
 import { DicomStatus, statusName, type StoreOutcome } from './status.js';
 import { acceptedTransferSyntaxes, implementationClassUid, implementationVersionName, SopClass, storageSopClassPrefix, TransferSyntax } from './uids.js';
-import { PduFramer, type StoreCommand } from './pduFramer.js';
+import { PduFramer, pDataPdu, type StoreCommand } from './pduFramer.js';
+import { cStoreResponse } from './commandSet.js';
 import { SocketFacade } from './socketFacade.js';
 
-const { Scp, Dataset, Implementation, constants, responses } = dimse;
+const { Scp, Implementation, constants, responses } = dimse;
 const { PresentationContextResult, RejectResult, RejectSource, RejectReason, AbortSource, AbortReason } = constants;
 type Association = dimse.association.Association;
-type CStoreRequest = dimse.requests.CStoreRequest;
 type CEchoRequest = dimse.requests.CEchoRequest;
 type PresentationContext = dimse.association.PresentationContext;
 
@@ -37,8 +36,11 @@ export interface StoreRequestInfo {
 
 /** One C-STORE data set on its way in. */
 export interface IncomingInstance {
-  /** Receives the data set's bytes as they arrive, in the accepted transfer syntax. */
-  readonly stream: Writable;
+  /**
+   * Takes the data set's next bytes, in the accepted transfer syntax, as slices of the socket's
+   * buffers (they are not reused). Errors are kept for complete() to answer.
+   */
+  write(bytes: Buffer): void;
   /** Data set bytes received so far. */
   readonly bytes: number;
   /** Called after the last byte: make the instance durable and say which status to answer. */
@@ -143,8 +145,8 @@ export class DicomServer extends EventEmitter<ScpEvents> {
     socket.setNoDelay(true);
     const peerAddress = socket.remoteAddress ?? '?';
     const timeoutMs = this.options.timeoutSeconds * 1000;
-    // dcmjs-dimse sees the socket through a facade fed by our framer, which streams data sets
-    // to disk and checks every length field first.
+    // dcmjs-dimse sees the socket through a facade fed by our framer, which handles C-STORE
+    // itself and checks every length field first.
     const facade = new SocketFacade(socket);
     const scp = new IchScp(facade, { connectTimeout: timeoutMs, associationTimeout: timeoutMs, pduTimeout: timeoutMs }, {
       server: this,
@@ -159,12 +161,8 @@ export class DicomServer extends EventEmitter<ScpEvents> {
       {
         forward: (pdu) => facade.emit('data', pdu),
         storeBegin: (command) => scp.storeBegin(command),
-        storeData: (bytes) => {
-          if (!scp.storeData(bytes)) {
-            socket.pause();
-            scp.onDrain(() => socket.resume());
-          }
-        },
+        storeData: (bytes) => scp.storeData(bytes),
+        storeEnd: () => scp.storeEnd(),
         violation: (reason) => {
           this.emit('protocolError', peerAddress, reason);
           scp.abortNow(reason);
@@ -203,9 +201,8 @@ class IchScp extends Scp {
   declare association: Association | undefined;
   declare socket: SocketFacade;
   private info: AssociationInfo;
-  /** C-STORE data sets by message ID, from their command until their response. */
-  private readonly incoming = new Map<number, { instance: IncomingInstance; info: StoreRequestInfo; started: number }>();
-  private current: IncomingInstance | undefined;
+  /** The C-STORE whose data set is arriving (one operation at a time: no asynchronous operations negotiated). */
+  private current: { instance: IncomingInstance; info: StoreRequestInfo; command: StoreCommand; started: number } | undefined;
   private readonly openedAt = Date.now();
   private accepted = false;
   private log: Logger;
@@ -286,69 +283,61 @@ class IchScp extends Scp {
 
   /** The framer saw a C-STORE-RQ: its data set starts streaming into a new instance. */
   storeBegin(command: StoreCommand): void {
-    const context = this.association?.getPresentationContext(command.presentationContextId);
+    const transferSyntaxUid = this.accepted && this.association ? acceptedTransferSyntax(this.association, command.presentationContextId) : undefined;
+    if (!transferSyntaxUid) {
+      const reason = `C-STORE on presentation context ${command.presentationContextId}, which was not accepted`;
+      this.ctx.server.emit('protocolError', this.ctx.peerAddress, reason);
+      this.abortNow(reason);
+      return;
+    }
     const info: StoreRequestInfo = {
       association: this.info,
       sopClassUid: command.sopClassUid,
       sopInstanceUid: command.sopInstanceUid,
-      transferSyntaxUid: context?.getAcceptedTransferSyntaxUid() ?? TransferSyntax.ImplicitVRLittleEndian,
+      transferSyntaxUid,
     };
-    const instance = this.ctx.handler.begin(info);
-    this.incoming.set(command.messageId, { instance, info, started: Date.now() });
-    this.current = instance;
-  }
-
-  /** False when the instance's stream is full: the caller pauses the socket until onDrain. */
-  storeData(bytes: Buffer): boolean {
-    return this.current ? this.current.stream.write(bytes) : true;
-  }
-
-  onDrain(resume: () => void): void {
-    if (this.current) this.current.stream.once('drain', resume);
-    else resume();
-  }
-
-  /** dcmjs-dimse asks where the data set goes after the framer has already streamed it there. */
-  override createStoreWritableStream(_context: PresentationContext, request: CStoreRequest): Writable {
-    const entry = this.incoming.get(request.getMessageId());
-    return entry ? entry.instance.stream : new PassThrough();
-  }
-
-  override createDatasetFromStoreWritableStream(_writable: Writable, _context: PresentationContext, callback: (dataset: dimse.Dataset) => void): void {
-    // The data set lives in the spool, not in memory: hand dcmjs-dimse an empty one at once so
-    // its per-association state is reset before the next PDU arrives.
-    callback(new Dataset());
-  }
-
-  override cStoreRequest(request: CStoreRequest, callback: (response: dimse.responses.CStoreResponse) => void): void {
-    const entry = this.incoming.get(request.getMessageId());
-    this.current = undefined;
-    const respond = (outcome: StoreOutcome) => {
-      const response = responses.CStoreResponse.fromRequest(request);
-      response.setStatus(outcome.status);
-      if (outcome.comment && outcome.status !== DicomStatus.Success) {
-        response.setErrorComment(outcome.comment.slice(0, 64));
-      }
-      callback(response);
-    };
-    if (!entry) {
-      // A C-STORE without a data set: nothing to keep.
-      respond({ status: DicomStatus.CannotUnderstand, comment: 'C-STORE request without a data set' });
+    if (!command.hasDataSet) {
+      this.respond(command, { status: DicomStatus.CannotUnderstand, comment: 'C-STORE request without a data set' });
       return;
     }
+    this.current = { instance: this.ctx.handler.begin(info), info, command, started: Date.now() };
+  }
+
+  storeData(bytes: Buffer): void {
+    this.current?.instance.write(bytes);
+  }
+
+  /** The last byte arrived: make the instance durable, then answer. */
+  storeEnd(): void {
+    const entry = this.current;
+    this.current = undefined;
+    if (!entry) return;
     entry.instance
       .complete()
       .catch((err: unknown): StoreOutcome => ({ status: DicomStatus.ProcessingFailure, comment: errorMessage(err) }))
       .then((outcome) => {
-        this.incoming.delete(request.getMessageId());
+        // The peer waits for this answer before it sends the next instance: answer first.
+        this.respond(entry.command, outcome);
         const ms = Date.now() - entry.started;
         const bytes = entry.instance.bytes;
         const fields = { sop: entry.info.sopInstanceUid, status: statusName(outcome.status), bytes, ms };
         if (outcome.status === DicomStatus.Success) this.log.debug(fields, 'instance stored');
         else this.log.warn({ ...fields, reason: outcome.comment }, 'instance refused');
         this.ctx.server.emit('stored', entry.info, outcome, bytes, ms);
-        if (this.socket.writable) respond(outcome);
       });
+  }
+
+  /** C-STORE-RSP, written by us: dcmjs-dimse never saw the request. */
+  private respond(command: StoreCommand, outcome: StoreOutcome): void {
+    if (!this.socket.writable) return;
+    const response = cStoreResponse({
+      sopClassUid: command.sopClassUid,
+      sopInstanceUid: command.sopInstanceUid,
+      messageId: command.messageId,
+      status: outcome.status,
+      errorComment: outcome.status !== DicomStatus.Success ? outcome.comment : undefined,
+    });
+    this.socket.write(pDataPdu(command.presentationContextId, 0x03, response));
   }
 
   /** Aborts the association at once (shutdown after the drain period). */
@@ -360,10 +349,9 @@ class IchScp extends Scp {
 
   /** The socket closed: anything not yet complete was never acknowledged. */
   closed(): void {
-    // Instances still here were never acknowledged; completing ones finish on their own.
-    for (const { instance } of this.incoming.values()) {
-      if (!instance.stream.writableEnded) instance.discard('association closed before the data set was complete');
-    }
+    // An instance still arriving was never acknowledged; completing ones finish on their own.
+    this.current?.instance.discard('association closed before the data set was complete');
+    this.current = undefined;
     if (this.accepted) {
       const ms = Date.now() - this.openedAt;
       this.log.info({ ms }, 'association closed');
@@ -388,6 +376,14 @@ function negotiate(context: PresentationContext): void {
   const chosen = order.find((ts) => proposed.includes(ts));
   if (chosen) context.setResult(PresentationContextResult.Accept, chosen);
   else context.setResult(PresentationContextResult.RejectTransferSyntaxesNotSupported);
+}
+
+/** The transfer syntax of an accepted presentation context; undefined for any other id. */
+function acceptedTransferSyntax(association: Association, id: number): string | undefined {
+  // getPresentationContext throws on an id the peer never proposed.
+  if (!association.getPresentationContexts().some((c) => c.id === id)) return undefined;
+  const context = association.getPresentationContext(id);
+  return context.getResult() === PresentationContextResult.Accept ? context.getAcceptedTransferSyntaxUid() : undefined;
 }
 
 /** "::ffff:10.0.0.5" (IPv4 on a dual-stack socket) compares as "10.0.0.5". */

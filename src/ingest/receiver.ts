@@ -1,12 +1,12 @@
-import { mkdirSync, readdirSync, rmSync, promises as fsp } from 'node:fs';
+import { mkdirSync, readdirSync, rmSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import { randomBytes, createHash } from 'node:crypto';
 import path from 'node:path';
-import { PassThrough } from 'node:stream';
 import type { IncomingInstance, StoreHandler, StoreRequestInfo } from '../dicom/scp.js';
 import { DicomStatus, type StoreOutcome } from '../dicom/status.js';
 import { fileMetaHeader } from '../dicom/part10.js';
 import { readHeader, type InstanceHeader } from '../dicom/header.js';
-import { SpoolStream } from './spoolStream.js';
+import { fsyncDir, SpoolWriter } from './spoolWriter.js';
 import { SopClass } from '../dicom/uids.js';
 import { positionAlongNormal, tiltDegrees } from '../series/geometry.js';
 import type { InstanceStore, NewInstance } from '../store/instances.js';
@@ -72,82 +72,65 @@ function removeUnacknowledged(incoming: string, log: Logger): void {
   if (stale.length > 0) log.info({ files: stale.length }, 'removed unacknowledged partial spool files');
 }
 
-/** An instance refused before its bytes arrive: they are read and dropped. */
+/** An instance refused before its bytes arrive: they are counted and dropped. */
 function refused(outcome: StoreOutcome): IncomingInstance {
-  const stream = new PassThrough();
   let bytes = 0;
-  stream.on('data', (c: Buffer) => (bytes += c.length));
   return {
-    stream,
+    write: (b) => void (bytes += b.length),
     get bytes() {
       return bytes;
     },
     complete: async () => outcome,
-    discard: () => stream.destroy(),
+    discard: () => undefined,
   };
 }
 
 class SpoolFile implements IncomingInstance {
-  readonly stream: SpoolStream;
-  private readonly tempPath: string;
+  private readonly writer: SpoolWriter;
   private readonly meta: Buffer;
-  private writeError: Error | undefined;
-  private readonly finished: Promise<void>;
 
   constructor(
     private readonly request: StoreRequestInfo,
     private readonly context: SpoolContext,
   ) {
-    const options = context.options;
-    this.tempPath = path.join(options.dataDir, incomingDir, `${randomBytes(12).toString('hex')}.part`);
     this.meta = fileMetaHeader({
       sopClassUid: request.sopClassUid,
       sopInstanceUid: request.sopInstanceUid,
       transferSyntaxUid: request.transferSyntaxUid,
       sourceAeTitle: request.association.callingAe,
     });
-    // In fsync mode the file is flushed before the stream finishes, so the rename below
-    // publishes durable bytes.
-    this.stream = new SpoolStream(this.tempPath, this.meta, options.durability === 'fsync');
-    this.stream.on('error', (err) => (this.writeError ??= err));
-    // 'finish' comes once every byte is written (and fsynced); closing the file descriptor can
-    // go on while we rename. 'close' alone means the stream failed.
-    this.finished = new Promise((resolve) => {
-      this.stream.once('finish', () => resolve());
-      this.stream.once('close', () => resolve());
-    });
+    const tempPath = path.join(context.options.dataDir, incomingDir, `${randomBytes(12).toString('hex')}.part`);
+    this.writer = new SpoolWriter(tempPath, this.meta, headerPrefixBytes);
   }
 
-  /** Data set bytes written so far. */
+  write(bytes: Buffer): void {
+    this.writer.append(bytes);
+  }
+
+  /** Data set bytes received so far. */
   get bytes(): number {
-    return this.stream.bytesWritten;
+    return this.writer.bytes;
   }
 
   async complete(): Promise<StoreOutcome> {
-    if (!this.stream.writableEnded) this.stream.end();
-    await this.finished;
-    if (this.writeError) {
-      await this.removeTemp();
-      return { status: DicomStatus.OutOfResources, comment: `cannot write spool file: ${errorCode(this.writeError)}` };
-    }
-    const size = this.meta.length + this.stream.bytesWritten;
+    const { instances, options, log } = this.context;
+    const writer = this.writer;
     let header: InstanceHeader;
     try {
       header = await this.parseHeader();
     } catch (err) {
-      await this.removeTemp();
+      writer.remove();
       return { status: DicomStatus.CannotUnderstand, comment: `unreadable data set: ${errorMessage(err)}` };
     }
     const problem = missingAttribute(header);
     if (problem) {
-      await this.removeTemp();
+      writer.remove();
       return { status: DicomStatus.CannotUnderstand, comment: problem };
     }
-    const { instances, options, log } = this.context;
     const uid = this.request.sopInstanceUid;
     // A repeated SOP Instance UID keeps the first copy: acknowledged, nothing changes.
     if (instances.has(uid)) {
-      await this.removeTemp();
+      writer.remove();
       log.info({ sop: uid }, 'duplicate instance acknowledged, first copy kept');
       return { status: DicomStatus.Success };
     }
@@ -155,14 +138,17 @@ class SpoolFile implements IncomingInstance {
     const relative = path.join(spoolDir, new Date(receivedAt).toISOString().slice(0, 10), `${uidFileName(uid)}.dcm`);
     const finalPath = path.join(options.dataDir, relative);
     try {
-      await this.moveInto(finalPath);
+      // In fsync mode the bytes reach the disk before the rename publishes them.
+      await writer.finish(options.durability === 'fsync');
+      this.makeDayFolder(path.dirname(finalPath));
+      writer.publish(finalPath);
       if (options.durability === 'fsync') await fsyncDir(path.dirname(finalPath));
     } catch (err) {
-      await this.removeTemp();
+      writer.remove();
       return { status: DicomStatus.OutOfResources, comment: `cannot store spool file: ${errorCode(err)}` };
     }
     try {
-      instances.record(this.toRow(header, relative, size, receivedAt), {
+      instances.record(this.toRow(header, relative, this.meta.length + writer.bytes, receivedAt), {
         seriesUid: header.seriesUid!,
         studyUid: header.studyUid!,
         modality: header.modality ?? null,
@@ -172,44 +158,35 @@ class SpoolFile implements IncomingInstance {
         expectedSlices: header.imagesInAcquisition ?? null,
       }, options.forwardTo?.() ?? []);
     } catch (err) {
-      await fsp.rm(finalPath, { force: true });
+      rmSync(finalPath, { force: true });
       return { status: DicomStatus.OutOfResources, comment: `cannot record instance: ${errorMessage(err)}` };
     }
     return { status: DicomStatus.Success };
   }
 
-  private async moveInto(finalPath: string): Promise<void> {
-    const dir = path.dirname(finalPath);
+  /** One mkdir per day, not per instance; publish() remakes it if retention removed it since. */
+  private makeDayFolder(dir: string): void {
     const known = this.context.knownDirs;
-    if (!known.has(dir)) {
-      await fsp.mkdir(dir, { recursive: true, mode: 0o700 });
-      known.add(dir);
-    }
-    try {
-      await fsp.rename(this.tempPath, finalPath);
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-      // Retention removed the day folder since we made it.
-      await fsp.mkdir(dir, { recursive: true, mode: 0o700 });
-      await fsp.rename(this.tempPath, finalPath);
-    }
+    if (known.has(dir)) return;
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    known.add(dir);
   }
 
   /** From the bytes kept while streaming; from the file when the header is longer than those. */
   private async parseHeader(): Promise<InstanceHeader> {
     try {
-      const parsed = readHeader(Buffer.concat([this.meta, this.stream.capturedPrefix().subarray(0, headerPrefixBytes)]));
+      const parsed = readHeader(Buffer.concat([this.meta, this.writer.prefix()]));
       if (parsed.reachedPixelData) return parsed.header;
     } catch {
       // The prefix ended inside an element: the whole file decides below.
     }
-    return readHeader(await fsp.readFile(this.tempPath)).header;
+    await this.writer.finish(false);
+    return readHeader(await readFile(this.writer.tempPath)).header;
   }
 
   discard(reason: string): void {
     this.context.log.warn({ sop: this.request.sopInstanceUid, reason }, 'incomplete instance discarded');
-    this.stream.destroy();
-    void this.finished.then(() => this.removeTemp());
+    this.writer.remove();
   }
 
   private toRow(h: InstanceHeader, relative: string, size: number, receivedAt: number): NewInstance {
@@ -235,9 +212,6 @@ class SpoolFile implements IncomingInstance {
     };
   }
 
-  private async removeTemp(): Promise<void> {
-    await fsp.rm(this.tempPath, { force: true }).catch(() => undefined);
-  }
 }
 
 /** Why an instance is stored but not classified, or null when it will be classified. */
@@ -261,15 +235,6 @@ function missingAttribute(h: InstanceHeader): string | undefined {
  */
 export function uidFileName(uid: string): string {
   return createHash('sha256').update(uid).digest('hex').slice(0, 40);
-}
-
-async function fsyncDir(dir: string): Promise<void> {
-  const handle = await fsp.open(dir, 'r');
-  try {
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
 }
 
 function errorCode(err: unknown): string {

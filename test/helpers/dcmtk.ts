@@ -98,9 +98,10 @@ export function storeResponses(output: string): { file: string; status: string }
   const out: { file: string; status: string }[] = [];
   let file: string | undefined;
   for (const line of output.split('\n')) {
-    const sending = /^I: Sending file: (.*)$/.exec(line);
+    // Progress dots go to stdout without a newline, so a log line may start mid-line.
+    const sending = /I: Sending file: (.*)$/.exec(line);
     if (sending) file = sending[1]!;
-    const response = /^I: Received Store Response \((.*)\)\s*$/.exec(line);
+    const response = /I: Received Store Response \((.*)\)\s*$/.exec(line);
     if (response && file !== undefined) {
       out.push({ file, status: response[1]! });
       file = undefined;

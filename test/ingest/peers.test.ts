@@ -10,6 +10,9 @@ import { dataSetOf, ExplicitVRLittleEndian, ImplicitVRLittleEndian, syntheticSer
 // Every sender and syntax the issue names, against one node: statuses, rows, and the stored
 // data set bytes compared with the bytes of the file that was sent.
 
+// dcmjs-dimse logs every PDU to the console otherwise.
+dimse.log.setLevel('silent');
+
 let daemon: TestDaemon;
 
 beforeAll(async () => {

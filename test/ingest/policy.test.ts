@@ -4,7 +4,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { startDaemon, type TestDaemon } from '../helpers/daemon.js';
 import { echoscu, storescu, storeResponses } from '../helpers/dcmtk.js';
-import { pDataTf, RawPeer, VerificationSopClass } from '../helpers/rawPeer.js';
+import { commandSet, cStoreRq, pDataTf, PduType, RawPeer, VerificationSopClass } from '../helpers/rawPeer.js';
 import { CtImageStorage, dataSetOf, ExplicitVRLittleEndian, newUid, SecondaryCaptureStorage, syntheticSeries, syntheticSlice, writeSlices } from '../helpers/synthetic.js';
 
 // Association policy, refusals and odd peers against one node with a calling-AE allow-list.
@@ -140,6 +140,29 @@ describe('C-STORE refusals and special cases', () => {
     await echoSucceeds();
   });
 
+  test('a C-STORE without a data set gets 0xC000; one on a context never accepted aborts the association', async () => {
+    const peer = await RawPeer.connect(daemon.port);
+    expect((await peer.associate(daemon.aeTitle, 'RAW_PEER', [ctContext])).accepted).toBe(true);
+    const uid = newUid();
+    const noData = commandSet([
+      [0x0002, { ui: CtImageStorage }],
+      [0x0100, { us: 0x0001 }],
+      [0x0110, { us: 7 }],
+      [0x0700, { us: 0 }],
+      [0x0800, { us: 0x0101 }],
+      [0x1000, { ui: uid }],
+    ]);
+    await peer.send(pDataTf([{ contextId: 1, control: 0x03, value: noData }]));
+    expect(await peer.readResponse()).toMatchObject({ commandField: 0x8001, messageIdBeingRespondedTo: 7, status: 0xc000, errorComment: 'C-STORE request without a data set' });
+
+    await peer.send(pDataTf([{ contextId: 5, control: 0x03, value: cStoreRq(8, CtImageStorage, newUid()) }]));
+    expect((await peer.readPdu())?.type).toBe(PduType.Abort);
+    await peer.closed;
+    expect(countRows(uid)).toBe(0);
+    await daemon.waitForLog((l) => l.msg === 'association aborted' && String(l.reason).includes('presentation context 5'));
+    await echoSucceeds();
+  });
+
   test('a repeated SOP Instance UID is acknowledged and keeps one row with the first copy', async () => {
     const [first] = syntheticSeries({ slices: 1 });
     const second = syntheticSlice({ sopInstanceUid: first!.sopInstanceUid, seriesUid: first!.seriesUid, studyUid: first!.studyUid, bleed: { x: 0.5, y: 0.5, radius: 0.1, hu: 70 } });
@@ -154,6 +177,16 @@ describe('C-STORE refusals and special cases', () => {
     const stored = readFileSync(path.join(daemon.dataDir, instanceRow(first!.sopInstanceUid).path));
     expect(dataSetOf(stored).equals(first!.dataSet)).toBe(true);
     await daemon.waitForLog((l) => l.msg === 'duplicate instance acknowledged, first copy kept' && l.sop === first!.sopInstanceUid);
+  });
+
+  test('a header longer than the bytes kept in memory is read back from the spool file', async () => {
+    const [slice] = syntheticSeries({ slices: 1, headerPadding: 20_000 });
+    const [file] = writeSlices(path.join(daemon.dir, 'long-header'), [slice!]);
+    const r = await storescu({ port: daemon.port, callingAe: 'STORESCU' }, [file!]);
+    expect(storeResponses(r.output).map((x) => x.status)).toEqual(['Success']);
+    const row = instanceRow(slice!.sopInstanceUid);
+    expect(row.state).not.toBe('skipped');
+    expect(dataSetOf(readFileSync(path.join(daemon.dataDir, row.path))).equals(slice!.dataSet)).toBe(true);
   });
 
   test('a storage SOP class other than CT is stored as skipped, with the reason', async () => {
