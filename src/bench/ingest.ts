@@ -3,13 +3,16 @@ import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { syntheticSeries, writeSlices } from './syntheticCt.js';
-import { packageRoot, run, startNode, startStorescp } from './processes.js';
+import { nodeCommands, packageRoot, run, startNode, startStorescp } from './processes.js';
 
 /**
  * Ingest throughput: the same slices sent by dcmtk storescu over one association to the node
- * (durability write, then fsync) and to dcmtk storescp, both writing every instance to disk.
- * Each target is measured `rounds` times in alternation, each time on a fresh data folder;
- * the median counts.
+ * (durability write, then fsync), to the node's ingest path alone (no classification running
+ * beside it) and to dcmtk storescp, all writing every instance to disk.
+ * Each target is measured `rounds` times in alternation, each time a fresh process on a fresh
+ * data folder that first receives a warm-up batch of other (synthetic) slices, so that the
+ * node's JIT compiler has run as it has in a node that has been up for a while; the median
+ * counts.
  */
 
 export interface IngestBenchOptions {
@@ -25,12 +28,14 @@ export interface IngestBenchResult {
   source: string;
   /** Instances per second, median over the rounds. */
   node: { write: number; fsync: number };
+  ingestOnly: { write: number; fsync: number };
   storescp: number;
   load: { before: number[]; after: number[] };
 }
 
 const aeTitle = 'ICH_TRIAGE';
 const minimumSlices = 200;
+const warmUpSlices = 200;
 
 export const defaultIngestDataDir = path.resolve(packageRoot, '../shared/data/rsna-series');
 
@@ -38,27 +43,33 @@ export async function runIngestBench(o: IngestBenchOptions): Promise<IngestBench
   const work = mkdtempSync(path.join(os.tmpdir(), 'ich-bench-ingest-'));
   try {
     const { files, source } = sourceFiles(o.dataDir, path.join(work, 'synthetic'));
+    const warmUp = syntheticSlices(warmUpSlices, path.join(work, 'warm-up'));
     o.log(`ingest: ${files.length} slices from ${source}; storescu, one association, --max-pdu ${o.maxPdu}, TCP_NODELAY=1`);
+    o.log(`ingest: each target gets ${warmUp.length} other synthetic 512x512 slices first (not timed)`);
     const load = { before: os.loadavg(), after: [] as number[] };
     o.log(`ingest: load average ${fmtLoad(load.before)} on ${os.cpus().length} cores`);
 
     const targets = {
-      'node write': (dir: string) => nodeTarget(dir, 'write', o.maxPdu),
-      'node fsync': (dir: string) => nodeTarget(dir, 'fsync', o.maxPdu),
+      'node write': (dir: string) => nodeTarget(nodeCommands.serve, dir, 'write', o.maxPdu),
+      'node fsync': (dir: string) => nodeTarget(nodeCommands.serve, dir, 'fsync', o.maxPdu),
+      'ingest write': (dir: string) => nodeTarget(nodeCommands.ingestOnly, dir, 'write', o.maxPdu),
+      'ingest fsync': (dir: string) => nodeTarget(nodeCommands.ingestOnly, dir, 'fsync', o.maxPdu),
       storescp: (dir: string) => startStorescp(dir, aeTitle, o.maxPdu),
     };
-    const rates: Record<keyof typeof targets, number[]> = { 'node write': [], 'node fsync': [], storescp: [] };
+    type Target = keyof typeof targets;
+    const rates = Object.fromEntries(Object.keys(targets).map((k) => [k, [] as number[]])) as Record<Target, number[]>;
     for (let round = 1; round <= o.rounds; round++) {
       // Alternate the order so that a burst of load elsewhere does not hit one target only.
-      const names = Object.keys(targets) as (keyof typeof targets)[];
+      const names = Object.keys(targets) as Target[];
       const order = round % 2 === 1 ? names : [...names].reverse();
       for (const name of order) {
         const dir = path.join(work, `${name.replace(' ', '-')}-${round}`);
         const target = await targets[name](dir);
         try {
+          await timeStorescu(target.port, warmUp, o.maxPdu);
           const seconds = await timeStorescu(target.port, files, o.maxPdu);
           rates[name].push(files.length / seconds);
-          o.log(`ingest: round ${round} ${name.padEnd(10)} ${(files.length / seconds).toFixed(0).padStart(5)} instances/s  (load ${fmtLoad(os.loadavg())})`);
+          o.log(`ingest: round ${round} ${name.padEnd(12)} ${(files.length / seconds).toFixed(0).padStart(5)} instances/s  (load ${fmtLoad(os.loadavg())})`);
         } finally {
           await target.stop();
           rmSync(dir, { recursive: true, force: true });
@@ -70,13 +81,16 @@ export async function runIngestBench(o: IngestBenchOptions): Promise<IngestBench
       instances: files.length,
       source,
       node: { write: median(rates['node write']), fsync: median(rates['node fsync']) },
+      ingestOnly: { write: median(rates['ingest write']), fsync: median(rates['ingest fsync']) },
       storescp: median(rates.storescp),
       load,
     };
-    o.log(`ingest: median node write ${result.node.write.toFixed(0)}/s, node fsync ${result.node.fsync.toFixed(0)}/s, storescp ${result.storescp.toFixed(0)}/s`);
-    o.log(
-      `ingest: ratio node/storescp: write ${(result.node.write / result.storescp).toFixed(2)}x, fsync ${(result.node.fsync / result.storescp).toFixed(2)}x (target >= 0.8x); load average ${fmtLoad(load.after)}`,
-    );
+    const line = (label: string, r: { write: number; fsync: number }) =>
+      `ingest: ${label.padEnd(34)} write ${r.write.toFixed(0).padStart(4)}/s (${(r.write / result.storescp).toFixed(2)}x), fsync ${r.fsync.toFixed(0).padStart(4)}/s (${(r.fsync / result.storescp).toFixed(2)}x)`;
+    o.log(`ingest: medians, ratio to storescp in brackets (target >= 0.8x); storescp ${result.storescp.toFixed(0)}/s`);
+    o.log(line('node (ich-triage serve)', result.node));
+    o.log(line('ingest path alone (no classification)', result.ingestOnly));
+    o.log(`ingest: load average ${fmtLoad(load.after)}`);
     return result;
   } finally {
     rmSync(work, { recursive: true, force: true });
@@ -91,18 +105,23 @@ function sourceFiles(dataDir: string, syntheticDir: string): { files: string[]; 
       .flatMap((s) => readdirSync(path.join(dataDir, s)).sort().map((f) => path.join(dataDir, s, f)));
     if (files.length >= minimumSlices) return { files, source: dataDir };
   }
-  const slices = Array.from({ length: 6 }, () => syntheticSeries({ slices: 40, rows: 512, columns: 512 })).flat();
-  return { files: writeSlices(syntheticDir, slices), source: `synthetic 512x512 slices (${dataDir} is absent or holds fewer than ${minimumSlices})` };
+  return { files: syntheticSlices(240, syntheticDir), source: `synthetic 512x512 slices (${dataDir} is absent or holds fewer than ${minimumSlices})` };
 }
 
-async function nodeTarget(dir: string, durability: 'write' | 'fsync', maxPdu: number) {
+/** Head CT series of 40 slices, 512x512, written to `dir`. */
+function syntheticSlices(count: number, dir: string): string[] {
+  const slices = Array.from({ length: Math.ceil(count / 40) }, () => syntheticSeries({ slices: 40, rows: 512, columns: 512 })).flat();
+  return writeSlices(dir, slices.slice(0, count));
+}
+
+async function nodeTarget(command: readonly string[], dir: string, durability: 'write' | 'fsync', maxPdu: number) {
   return startNode(dir, {
     dicom: { aeTitle, host: '127.0.0.1', port: 0, maxPduLength: maxPdu },
     storage: { dataDir: path.join(dir, 'data'), durability, minFreeMb: 0 },
     model: { path: path.join(packageRoot, 'test/fixtures/models/tiny-ich.onnx') },
     http: { host: '127.0.0.1', port: 0 },
     logging: { level: 'info' },
-  });
+  }, command);
 }
 
 async function timeStorescu(port: number, files: readonly string[], maxPdu: number): Promise<number> {
@@ -111,12 +130,12 @@ async function timeStorescu(port: number, files: readonly string[], maxPdu: numb
   return (performance.now() - start) / 1000;
 }
 
-function median(values: readonly number[]): number {
+export function median(values: readonly number[]): number {
   const s = [...values].sort((a, b) => a - b);
   const mid = Math.floor(s.length / 2);
   return s.length % 2 === 1 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
 }
 
-function fmtLoad(load: readonly number[]): string {
+export function fmtLoad(load: readonly number[]): string {
   return load.map((l) => l.toFixed(2)).join(' ');
 }

@@ -6,7 +6,11 @@ import { fileURLToPath } from 'node:url';
 
 /** The package root: dist/bench/ sits two folders below it. */
 export const packageRoot = fileURLToPath(new URL('../../', import.meta.url));
-const mainJs = path.join(packageRoot, 'dist/cli/main.js');
+/** `ich-triage serve`, and the ingest path alone. */
+export const nodeCommands = {
+  serve: [path.join(packageRoot, 'dist/cli/main.js'), 'serve', '--config'],
+  ingestOnly: [path.join(packageRoot, 'dist/bench/ingestServer.js')],
+} as const;
 
 /** dcmtk waits on Nagle and delayed ACKs unless told otherwise (DESIGN.md 5). */
 export const dcmtkEnv = { ...process.env, TCP_NODELAY: '1' };
@@ -41,14 +45,14 @@ export interface RunningNode {
 }
 
 /**
- * Starts `ich-triage serve` on a config written to `dir` (port 0: the node reports the port
- * it got in its ready line) and resolves once it listens.
+ * Starts the node (`command`, the config file appended) on a config written to `dir` (port 0:
+ * the node reports the port it got in its ready line) and resolves once it listens.
  */
-export function startNode(dir: string, config: Record<string, unknown>): Promise<RunningNode> {
+export function startNode(dir: string, config: Record<string, unknown>, command: readonly string[] = nodeCommands.serve): Promise<RunningNode> {
   mkdirSync(dir, { recursive: true });
   const file = path.join(dir, 'ich-triage.yaml');
   writeFileSync(file, JSON.stringify(config));
-  const child = spawn(process.execPath, [mainJs, 'serve', '--config', file], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [...command, file], { stdio: ['ignore', 'pipe', 'pipe'] });
   let stderr = '';
   child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
   return new Promise((resolve, reject) => {
