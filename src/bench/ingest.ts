@@ -35,7 +35,7 @@ export interface IngestBenchResult {
 
 const aeTitle = 'ICH_TRIAGE';
 const minimumSlices = 200;
-const warmUpSlices = 200;
+const warmUpSlices = 500;
 
 export const defaultIngestDataDir = path.resolve(packageRoot, '../shared/data/rsna-series');
 

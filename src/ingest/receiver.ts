@@ -139,10 +139,13 @@ class SpoolFile implements IncomingInstance {
     const finalPath = path.join(options.dataDir, relative);
     try {
       // In fsync mode the bytes reach the disk before the rename publishes them.
-      await writer.finish(options.durability === 'fsync');
-      this.makeDayFolder(path.dirname(finalPath));
+      const durable = options.durability === 'fsync';
+      await writer.finish(durable);
+      const dayFolder = path.dirname(finalPath);
+      // A new day folder is itself an entry of spool/, which must reach the disk too.
+      if (this.makeDayFolder(dayFolder) && durable) await fsyncDir(path.dirname(dayFolder));
       writer.publish(finalPath);
-      if (options.durability === 'fsync') await fsyncDir(path.dirname(finalPath));
+      if (durable) await fsyncDir(dayFolder);
     } catch (err) {
       writer.remove();
       return { status: DicomStatus.OutOfResources, comment: `cannot store spool file: ${errorCode(err)}` };
@@ -164,12 +167,15 @@ class SpoolFile implements IncomingInstance {
     return { status: DicomStatus.Success };
   }
 
-  /** One mkdir per day, not per instance; publish() remakes it if retention removed it since. */
-  private makeDayFolder(dir: string): void {
+  /**
+   * One mkdir per day, not per instance (publish() remakes the folder if retention removed it
+   * since). True when this call made it.
+   */
+  private makeDayFolder(dir: string): boolean {
     const known = this.context.knownDirs;
-    if (known.has(dir)) return;
-    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    if (known.has(dir)) return false;
     known.add(dir);
+    return mkdirSync(dir, { recursive: true, mode: 0o700 }) !== undefined;
   }
 
   /** From the bytes kept while streaming; from the file when the header is longer than those. */
