@@ -354,6 +354,7 @@ async function startModel(loaded: LoadedConfig, log: Logger): Promise<Model> {
       sha256: contract.sha256,
       provider: engine.status.provider,
       workers: engine.status.workers,
+      preprocessors: engine.status.preprocessors,
       batchSize: engine.status.batchSize,
       thresholds,
       demo: contract.info.demo,

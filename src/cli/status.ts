@@ -47,6 +47,7 @@ function text(s: NodeStatus): string {
     lines.push(
       `node: up ${Math.round(s.node.uptimeSeconds)} s, ${s.node.activeAssociations} association(s), model ${s.node.model.name} ${s.node.model.version} on ${s.node.model.provider}${s.node.model.demo ? ' (demonstration model, not for clinical use)' : ''}`,
     );
+    for (const f of s.node.model.fallbacks) lines.push(`  provider ${f.provider} unavailable, fell back: ${f.reason}`);
   } else {
     lines.push('node: not running (figures from the database)');
   }

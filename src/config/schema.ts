@@ -66,18 +66,33 @@ const model = z
   .object({
     path: z.string().min(1),
     /** One provider, or an ordered list tried in turn. */
-    executionProvider: z.union([provider, z.array(provider).min(1)]).default('cpu'),
+    executionProvider: z
+      .union([provider, z.array(provider).min(1)], { error: (i) => `expected ${providerNames.join(', ')} or a non-empty list of them, got ${JSON.stringify(i.input)}` })
+      .default('cpu'),
     /** With a single GPU provider: fall back to CPU (with a warning) when it cannot start. */
     fallbackToCpu: z.boolean().default(false),
     /** Intra-op threads per session; 0: all cores. */
     threads: z.number().int().min(0).default(0),
-    /** Slices per session.run; 0: chosen per provider. */
+    /** Slices per session.run; 0: chosen per provider (cpu 4, GPUs 32). */
     batchSize: z.number().int().min(0).max(1024).default(0),
-    deviceId: z.number().int().min(0).default(0),
+    /** The GPU's index for cuda, counted after CUDA_VISIBLE_DEVICES; the bound catches a PCI bus number typed instead. */
+    deviceId: z.number().int().min(0).max(63).default(0),
+    /** Workers that only decode and preprocess; 0: chosen per provider (cpu none, GPUs cores - 1 up to 8). */
+    preprocessWorkers: z.number().int().min(0).max(64).default(0),
     /** Per-class operating points overriding the model's own, e.g. {any: 0.3}. */
     thresholds: z.record(z.string(), z.number().min(0).max(1)).default({}),
   })
-  .strict();
+  .strict()
+  .superRefine((m, ctx) => {
+    const list = Array.isArray(m.executionProvider) ? m.executionProvider : [m.executionProvider];
+    // A setting the node would silently ignore is refused, so the config says what runs.
+    if (m.deviceId > 0 && list.includes('webgpu')) {
+      ctx.addIssue({ code: 'custom', path: ['deviceId'], message: 'webgpu cannot pick a GPU by index (Dawn chooses the adapter); deviceId > 0 needs cuda without webgpu in executionProvider' });
+    }
+    if (Array.isArray(m.executionProvider) && m.fallbackToCpu && !list.includes('cpu')) {
+      ctx.addIssue({ code: 'custom', path: ['fallbackToCpu'], message: 'with a list of providers the list is the fallback order: add cpu to executionProvider instead' });
+    }
+  });
 
 function isPattern(p: string): boolean {
   try {

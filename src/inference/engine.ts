@@ -3,7 +3,18 @@ import os from 'node:os';
 import { IchError } from '../errors.js';
 import type { ProviderName } from '../config/schema.js';
 import type { ModelContract } from './contract.js';
-import type { BatchFailure, BatchItem, BatchResponse, ItemResult, ProviderAttempt, WorkerReady, WorkerSetup } from './protocol.js';
+import type {
+  BatchFailure,
+  BatchItem,
+  BatchRequest,
+  BatchResponse,
+  ItemResult,
+  PreprocessRequest,
+  PreprocessResponse,
+  ProviderAttempt,
+  WorkerReady,
+  WorkerSetup,
+} from './protocol.js';
 
 export interface EngineOptions {
   /** Tried in order in each worker. */
@@ -13,13 +24,18 @@ export interface EngineOptions {
   /** Slices per session.run; 0: chosen per provider. */
   batchSize: number;
   deviceId: number;
+  /** Workers that only preprocess, feeding the session workers; 0 or absent: chosen per provider. */
+  preprocessWorkers?: number;
 }
 
 export interface EngineStatus {
   provider: ProviderName;
   /** Providers tried before the one in use, and why each failed. */
   fallbacks: ProviderAttempt[];
+  /** Workers holding a session. */
   workers: number;
+  /** Workers that only preprocess (0: each session worker preprocesses its own batches). */
+  preprocessors: number;
   batchSize: number;
   sessionMs: number;
 }
@@ -27,6 +43,8 @@ export interface EngineStatus {
 interface Job {
   items: BatchItem[];
   wantTensors: boolean;
+  /** Set once a preprocess worker has turned the files into tensors. */
+  prepared?: ItemResult[];
   resolve: (r: BatchResult) => void;
   reject: (e: Error) => void;
 }
@@ -53,6 +71,16 @@ export function workerPlan(providers: readonly ProviderName[], threads: number):
 }
 
 /**
+ * Preprocess-only workers: none on CPU, where every session worker decodes its own batches; on
+ * a GPU, decoding a slice (~10-30 ms) costs far more than its share of session.run (~1 ms), so
+ * the other cores (up to 8) decode for the one session worker.
+ */
+export function preprocessWorkers(provider: ProviderName, configured: number, cores = os.availableParallelism()): number {
+  if (configured > 0) return configured;
+  return provider === 'cpu' ? 0 : Math.max(1, Math.min(8, cores - 1));
+}
+
+/**
  * The worker script beside this module. When this module runs from TypeScript source (vitest),
  * the worker is the compiled one in dist/ (`npm test` builds first): Node 20 applies no loader
  * hooks inside worker threads, so a .ts worker cannot load.
@@ -61,91 +89,48 @@ function workerScript(): URL {
   return import.meta.url.endsWith('.ts') ? new URL('../../dist/inference/worker.js', import.meta.url) : new URL('./worker.js', import.meta.url);
 }
 
-/** A pool of inference workers; `classify` runs a batch on the next free one. */
-export class InferenceEngine {
-  private readonly idle: Worker[] = [];
+/**
+ * Workers of one kind, each running one job at a time; jobs wait in order for a free one.
+ * `send` posts a job to a worker; `done` receives the worker's answer.
+ */
+class Pool<M extends { id: number }> {
+  private readonly idle: Worker[];
   private readonly queue: Job[] = [];
   private readonly busy = new Map<Worker, { id: number; job: Job }>();
   private nextId = 1;
-  private closed = false;
 
-  private constructor(
-    readonly contract: ModelContract,
-    readonly status: EngineStatus,
-    private readonly workers: Worker[],
+  constructor(
+    readonly workers: Worker[],
+    private readonly send: (worker: Worker, id: number, job: Job) => void,
+    private readonly done: (job: Job, message: M) => void,
   ) {
+    this.idle = [...workers];
     for (const w of workers) {
-      w.on('message', (m: BatchResponse | BatchFailure) => this.onMessage(w, m));
+      w.on('message', (m: M) => this.onMessage(w, m));
       w.on('error', (err) => this.onCrash(w, err));
-      this.idle.push(w);
     }
   }
 
-  static async start(contract: ModelContract, options: EngineOptions): Promise<InferenceEngine> {
-    const plan = workerPlan(options.providers, options.threads);
-    const setup: WorkerSetup = {
-      modelPath: contract.path,
-      providers: options.providers,
-      intraOpThreads: plan.intraOpThreads,
-      deviceId: options.deviceId,
-      input: contract.input,
-      outputName: contract.outputName,
-      classCount: contract.classes.length,
-    };
-    const url = workerScript();
-    const workers = Array.from({ length: plan.workers }, () => new Worker(url, { workerData: setup }));
-    let readies: WorkerReady[];
-    try {
-      readies = await Promise.all(workers.map(firstMessage));
-    } catch (err) {
-      await Promise.all(workers.map((w) => w.terminate()));
-      throw err;
-    }
-    const failed = readies.find((r): r is Extract<WorkerReady, { type: 'failed' }> => r.type === 'failed');
-    const ready = readies.filter((r): r is Extract<WorkerReady, { type: 'ready' }> => r.type === 'ready');
-    if (failed || ready.length === 0) {
-      await Promise.all(workers.map((w) => w.terminate()));
-      const reasons = (failed?.attempts ?? []).map((a) => `${a.provider}: ${a.reason}`).join('; ');
-      throw new IchError('PROVIDER_UNAVAILABLE', `no execution provider of [${options.providers.join(', ')}] could start (${reasons})`);
-    }
-    const first = ready[0]!;
-    return new InferenceEngine(contract, {
-      provider: first.provider,
-      fallbacks: first.fallbacks,
-      workers: workers.length,
-      batchSize: options.batchSize > 0 ? options.batchSize : defaultBatchSize(first.provider),
-      sessionMs: Math.max(...ready.map((r) => r.sessionMs)),
-    }, workers);
-  }
-
-  /** Workers not running a batch now. */
-  get freeWorkers(): number {
+  get free(): number {
     return this.idle.length;
   }
 
-  /** At least one worker is running and the engine is open. */
-  get alive(): boolean {
-    return !this.closed && this.idle.length + this.busy.size > 0;
+  get running(): number {
+    return this.idle.length + this.busy.size;
   }
 
-  /** For a reload: lets queued and running batches finish, then closes. */
-  async closeWhenIdle(): Promise<void> {
-    while (this.queue.length > 0 || this.busy.size > 0) await new Promise((r) => setTimeout(r, 50));
-    await this.close();
+  get pending(): boolean {
+    return this.queue.length > 0 || this.busy.size > 0;
   }
 
-  classify(items: BatchItem[], options: { wantTensors?: boolean } = {}): Promise<BatchResult> {
-    if (this.closed) return Promise.reject(new Error('inference engine is closed'));
-    return new Promise((resolve, reject) => {
-      this.queue.push({ items, wantTensors: options.wantTensors ?? false, resolve, reject });
-      this.pump();
-    });
+  submit(job: Job): void {
+    this.queue.push(job);
+    this.pump();
   }
 
-  async close(): Promise<void> {
-    this.closed = true;
-    for (const job of this.queue.splice(0)) job.reject(new Error('inference engine closed'));
-    await Promise.all(this.workers.map((w) => w.terminate()));
+  /** Rejects the queued jobs; running ones end with their workers. */
+  drop(reason: string): void {
+    for (const job of this.queue.splice(0)) job.reject(new Error(reason));
   }
 
   private pump(): void {
@@ -154,17 +139,16 @@ export class InferenceEngine {
       const job = this.queue.shift()!;
       const id = this.nextId++;
       this.busy.set(worker, { id, job });
-      worker.postMessage({ type: 'batch', id, items: job.items, wantTensors: job.wantTensors });
+      this.send(worker, id, job);
     }
   }
 
-  private onMessage(worker: Worker, message: BatchResponse | BatchFailure): void {
+  private onMessage(worker: Worker, message: M): void {
     const entry = this.busy.get(worker);
     if (!entry || entry.id !== message.id) return;
     this.busy.delete(worker);
     this.idle.push(worker);
-    if (message.type === 'result') entry.job.resolve({ items: message.items, inferenceMs: message.inferenceMs });
-    else entry.job.reject(new Error(message.message));
+    this.done(entry.job, message);
     this.pump();
   }
 
@@ -176,6 +160,136 @@ export class InferenceEngine {
     if (i >= 0) this.idle.splice(i, 1);
     entry?.job.reject(new Error(`inference worker crashed: ${err.message}`));
   }
+}
+
+type SessionReady = Extract<WorkerReady, { type: 'ready' }>;
+
+/**
+ * A pool of inference workers; `classify` runs a batch on the next free one. With preprocess
+ * workers, a batch is first turned into tensors by one of them, then run by a session worker.
+ */
+export class InferenceEngine {
+  private readonly sessions: Pool<BatchResponse | BatchFailure>;
+  private readonly preprocess: Pool<PreprocessResponse | BatchFailure> | undefined;
+  private closed = false;
+
+  private constructor(
+    readonly contract: ModelContract,
+    readonly status: EngineStatus,
+    sessionWorkers: Worker[],
+    preprocessWorkers: Worker[],
+  ) {
+    this.sessions = new Pool<BatchResponse | BatchFailure>(
+      sessionWorkers,
+      (w, id, job) => {
+        const request: BatchRequest = { type: 'batch', id, items: job.items, wantTensors: job.wantTensors, prepared: job.prepared };
+        w.postMessage(request, job.prepared?.flatMap((i) => (i.tensor ? [i.tensor.buffer as ArrayBuffer] : [])) ?? []);
+      },
+      (job, m) => (m.type === 'result' ? job.resolve({ items: m.items, inferenceMs: m.inferenceMs }) : job.reject(new Error(m.message))),
+    );
+    this.preprocess =
+      preprocessWorkers.length === 0
+        ? undefined
+        : new Pool<PreprocessResponse | BatchFailure>(
+            preprocessWorkers,
+            (w, id, job) => w.postMessage({ type: 'preprocess', id, items: job.items } satisfies PreprocessRequest),
+            (job, m) => {
+              if (m.type === 'error') return job.reject(new Error(m.message));
+              job.prepared = m.items;
+              this.sessions.submit(job);
+            },
+          );
+  }
+
+  static async start(contract: ModelContract, options: EngineOptions): Promise<InferenceEngine> {
+    let sessions = await startSessions(contract, options, options.providers);
+    const first = sessions.ready[0]!;
+    // A GPU list that ended on CPU got the GPU plan (one worker); CPU's plan uses every core.
+    if (first.provider === 'cpu' && workerPlan(options.providers, options.threads).workers < workerPlan(['cpu'], options.threads).workers) {
+      await Promise.all(sessions.workers.map((w) => w.terminate()));
+      sessions = await startSessions(contract, options, ['cpu']);
+    }
+    const count = preprocessWorkers(first.provider, options.preprocessWorkers ?? 0);
+    const preprocessors = Array.from({ length: count }, () => new Worker(workerScript(), { workerData: workerSetup(contract, options, 'preprocess', [], 1) }));
+    try {
+      await Promise.all(preprocessors.map(firstMessage));
+    } catch (err) {
+      await Promise.all([...sessions.workers, ...preprocessors].map((w) => w.terminate()));
+      throw err;
+    }
+    const status: EngineStatus = {
+      provider: first.provider,
+      fallbacks: first.fallbacks,
+      workers: sessions.workers.length,
+      preprocessors: count,
+      batchSize: options.batchSize > 0 ? options.batchSize : defaultBatchSize(first.provider),
+      sessionMs: Math.max(...sessions.ready.map((r) => r.sessionMs)),
+    };
+    return new InferenceEngine(contract, status, sessions.workers, preprocessors);
+  }
+
+  /** Batches the engine can take now without queueing them. */
+  get freeWorkers(): number {
+    return (this.preprocess ?? this.sessions).free;
+  }
+
+  /** At least one worker of each kind is running and the engine is open. */
+  get alive(): boolean {
+    return !this.closed && this.sessions.running > 0 && (this.preprocess === undefined || this.preprocess.running > 0);
+  }
+
+  /** For a reload: lets queued and running batches finish, then closes. */
+  async closeWhenIdle(): Promise<void> {
+    while (this.sessions.pending || this.preprocess?.pending) await new Promise((r) => setTimeout(r, 50));
+    await this.close();
+  }
+
+  classify(items: BatchItem[], options: { wantTensors?: boolean } = {}): Promise<BatchResult> {
+    if (this.closed) return Promise.reject(new Error('inference engine is closed'));
+    return new Promise((resolve, reject) => (this.preprocess ?? this.sessions).submit({ items, wantTensors: options.wantTensors ?? false, resolve, reject }));
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    this.preprocess?.drop('inference engine closed');
+    this.sessions.drop('inference engine closed');
+    await Promise.all([...this.sessions.workers, ...(this.preprocess?.workers ?? [])].map((w) => w.terminate()));
+  }
+}
+
+function workerSetup(contract: ModelContract, options: EngineOptions, role: WorkerSetup['role'], providers: ProviderName[], intraOpThreads: number): WorkerSetup {
+  return {
+    role,
+    modelPath: contract.path,
+    providers,
+    intraOpThreads,
+    deviceId: options.deviceId,
+    input: contract.input,
+    outputName: contract.outputName,
+    classCount: contract.classes.length,
+  };
+}
+
+/** Session workers for the plan of `providers`, each trying them in order; throws when none starts. */
+async function startSessions(contract: ModelContract, options: EngineOptions, providers: ProviderName[]): Promise<{ workers: Worker[]; ready: SessionReady[] }> {
+  const plan = workerPlan(providers, options.threads);
+  const setup = workerSetup(contract, options, 'session', providers, plan.intraOpThreads);
+  const workers = Array.from({ length: plan.workers }, () => new Worker(workerScript(), { workerData: setup }));
+  let readies: WorkerReady[];
+  try {
+    readies = await Promise.all(workers.map(firstMessage));
+  } catch (err) {
+    await Promise.all(workers.map((w) => w.terminate()));
+    throw err;
+  }
+  const failed = readies.find((r): r is Extract<WorkerReady, { type: 'failed' }> => r.type === 'failed');
+  const ready = readies.filter((r): r is SessionReady => r.type === 'ready');
+  if (failed || ready.length === 0) {
+    await Promise.all(workers.map((w) => w.terminate()));
+    const reasons = (failed?.attempts ?? []).map((a) => `${a.provider}: ${a.reason}`).join('; ');
+    throw new IchError('PROVIDER_UNAVAILABLE', `no execution provider of [${providers.join(', ')}] could start (${reasons})`);
+  }
+  return { workers, ready };
 }
 
 function firstMessage(worker: Worker): Promise<WorkerReady> {

@@ -20,6 +20,7 @@ export async function startModel(model: Readonly<Config['model']>, configFile: s
     threads: model.threads,
     batchSize: model.batchSize,
     deviceId: model.deviceId,
+    preprocessWorkers: model.preprocessWorkers,
   });
   return { contract, thresholds, engine };
 }

@@ -3,6 +3,11 @@ import type { ProviderName } from '../config/schema.js';
 import type { InputSpec } from '../imaging/types.js';
 
 export interface WorkerSetup {
+  /**
+   * 'session': holds an ONNX session and runs batches (preprocessing them itself unless they
+   * come prepared); 'preprocess': only decodes and preprocesses, to feed a GPU session.
+   */
+  role: 'session' | 'preprocess';
   modelPath: string;
   /** Tried in order; the first that starts is used. */
   providers: ProviderName[];
@@ -20,7 +25,8 @@ export interface ProviderAttempt {
 
 export type WorkerReady =
   | { type: 'ready'; provider: ProviderName; fallbacks: ProviderAttempt[]; sessionMs: number }
-  | { type: 'failed'; attempts: ProviderAttempt[] };
+  | { type: 'failed'; attempts: ProviderAttempt[] }
+  | { type: 'preprocessing' };
 
 export interface BatchItem {
   /** Caller's identifier, echoed back (the SOP Instance UID or a file path). */
@@ -34,6 +40,22 @@ export interface BatchRequest {
   items: BatchItem[];
   /** Return each slice's model input, for --dump-tensor. */
   wantTensors: boolean;
+  /** The items already preprocessed by a 'preprocess' worker, in the same order. */
+  prepared?: ItemResult[];
+}
+
+/** To a 'preprocess' worker: decode and preprocess these files. */
+export interface PreprocessRequest {
+  type: 'preprocess';
+  id: number;
+  items: BatchItem[];
+}
+
+/** Each item with its tensor, or its error. */
+export interface PreprocessResponse {
+  type: 'prepared';
+  id: number;
+  items: ItemResult[];
 }
 
 export interface ItemResult {

@@ -1,6 +1,8 @@
 /**
  * An inference worker: decodes, preprocesses and classifies batches of slices off the main
- * thread (session.run is synchronous inside onnxruntime-node). One ONNX session per worker.
+ * thread (session.run is synchronous inside onnxruntime-node). A 'session' worker holds one ONNX
+ * session; a 'preprocess' worker only turns files into tensors for a GPU session, whose one
+ * worker could not decode fast enough on its own.
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { readFileSync } from 'node:fs';
@@ -8,7 +10,19 @@ import ort from 'onnxruntime-node';
 import { initPixelDecoders } from '../dicom/pixels.js';
 import { fileToTensor } from '../imaging/tensor.js';
 import { errorMessage } from '../errors.js';
-import type { BatchFailure, BatchRequest, BatchResponse, ItemResult, ProviderAttempt, WorkerReady, WorkerSetup } from './protocol.js';
+import { providerFailureReason, providerOption } from './providers.js';
+import type {
+  BatchFailure,
+  BatchItem,
+  BatchRequest,
+  BatchResponse,
+  ItemResult,
+  PreprocessRequest,
+  PreprocessResponse,
+  ProviderAttempt,
+  WorkerReady,
+  WorkerSetup,
+} from './protocol.js';
 
 const setup = workerData as WorkerSetup;
 // Provider failures are caught and reported by the engine; onnxruntime's own console lines would only repeat them.
@@ -21,7 +35,7 @@ async function openSession(): Promise<{ session: ort.InferenceSession; ready: Wo
   for (const provider of setup.providers) {
     try {
       const session = await ort.InferenceSession.create(setup.modelPath, {
-        executionProviders: [providerOption(provider)],
+        executionProviders: [providerOption(provider, setup.deviceId)],
         intraOpNumThreads: setup.intraOpThreads,
         interOpNumThreads: 1,
         graphOptimizationLevel: 'all',
@@ -29,18 +43,51 @@ async function openSession(): Promise<{ session: ort.InferenceSession; ready: Wo
       const sessionMs = performance.now() - started;
       return { session, ready: { type: 'ready', provider, fallbacks: attempts, sessionMs } };
     } catch (err) {
-      attempts.push({ provider, reason: errorMessage(err).split('\n')[0]!.slice(0, 300) });
+      attempts.push({ provider, reason: providerFailureReason(provider, errorMessage(err)) });
     }
   }
   throw attempts;
 }
 
-function providerOption(provider: WorkerSetup['providers'][number]): string | { name: string; deviceId: number } {
-  return provider === 'cpu' ? 'cpu' : { name: provider, deviceId: setup.deviceId };
+/** Each file as a model input, or the reason it cannot be one. */
+async function prepare(items: BatchItem[]): Promise<ItemResult[]> {
+  const out: ItemResult[] = [];
+  for (const item of items) {
+    const t0 = performance.now();
+    try {
+      const tensor = await fileToTensor(readFileSync(item.path), setup.input);
+      out.push({ key: item.key, preprocessMs: performance.now() - t0, tensor });
+    } catch (err) {
+      out.push({ key: item.key, error: errorMessage(err), preprocessMs: performance.now() - t0 });
+    }
+  }
+  return out;
+}
+
+function tensorBuffers(items: ItemResult[]): ArrayBuffer[] {
+  return items.flatMap((i) => (i.tensor ? [i.tensor.buffer as ArrayBuffer] : []));
+}
+
+/** Replies to each request in turn; a thrown error fails only that request. */
+function serve<R extends { id: number }>(handle: (request: R) => Promise<[unknown, ArrayBuffer[]]>): void {
+  port.on('message', (request: R) => {
+    handle(request).then(
+      ([response, transfer]) => port.postMessage(response, transfer),
+      (err: unknown) => port.postMessage({ type: 'error', id: request.id, message: errorMessage(err) } satisfies BatchFailure),
+    );
+  });
 }
 
 async function main(): Promise<void> {
   await initPixelDecoders();
+  if (setup.role === 'preprocess') {
+    port.postMessage({ type: 'preprocessing' } satisfies WorkerReady);
+    serve<PreprocessRequest>(async (request) => {
+      const items = await prepare(request.items);
+      return [{ type: 'prepared', id: request.id, items } satisfies PreprocessResponse, tensorBuffers(items)];
+    });
+    return;
+  }
   let session: ort.InferenceSession;
   try {
     const opened = await openSession();
@@ -53,26 +100,9 @@ async function main(): Promise<void> {
   const { size, windows } = setup.input;
   const sliceLength = windows.length * size * size;
 
-  port.on('message', (request: BatchRequest) => {
-    respond(request).then(
-      ([response, transfer]) => port.postMessage(response, transfer),
-      (err: unknown) => port.postMessage({ type: 'error', id: request.id, message: errorMessage(err) } satisfies BatchFailure),
-    );
-  });
-
-  async function respond(request: BatchRequest): Promise<[BatchResponse, ArrayBuffer[]]> {
-    const items: ItemResult[] = [];
-    const tensors: Float32Array[] = [];
-    for (const item of request.items) {
-      const t0 = performance.now();
-      try {
-        const tensor = await fileToTensor(readFileSync(item.path), setup.input);
-        tensors.push(tensor);
-        items.push({ key: item.key, preprocessMs: performance.now() - t0 });
-      } catch (err) {
-        items.push({ key: item.key, error: errorMessage(err), preprocessMs: performance.now() - t0 });
-      }
-    }
+  serve<BatchRequest>(async (request) => {
+    const items = request.prepared ?? (await prepare(request.items));
+    const tensors = items.flatMap((i) => (i.tensor ? [i.tensor] : []));
     let inferenceMs = 0;
     if (tensors.length > 0) {
       const batch = new Float32Array(tensors.length * sliceLength);
@@ -84,15 +114,14 @@ async function main(): Promise<void> {
       inferenceMs = performance.now() - t0;
       let next = 0;
       for (const item of items) {
-        if (item.error !== undefined) continue;
+        if (!item.tensor) continue;
         const i = next++;
         item.probs = Array.from(output.subarray(i * setup.classCount, (i + 1) * setup.classCount));
-        if (request.wantTensors) item.tensor = tensors[i];
       }
     }
-    const transfer = request.wantTensors ? items.flatMap((i) => (i.tensor ? [i.tensor.buffer as ArrayBuffer] : [])) : [];
-    return [{ type: 'result', id: request.id, items, inferenceMs }, transfer];
-  }
+    if (!request.wantTensors) for (const item of items) delete item.tensor;
+    return [{ type: 'result', id: request.id, items, inferenceMs } satisfies BatchResponse, tensorBuffers(items)];
+  });
 }
 
 void main();
