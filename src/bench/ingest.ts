@@ -2,6 +2,9 @@ import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
+import { setTimeout } from 'node:timers/promises';
+import Database from 'better-sqlite3';
+import { dbFileName } from '../store/db.js';
 import { syntheticSeries, writeSlices } from './syntheticCt.js';
 import { nodeCommands, packageRoot, run, startNode, startStorescp } from './processes.js';
 
@@ -33,6 +36,12 @@ export interface IngestBenchResult {
   load: { before: number[]; after: number[] };
 }
 
+interface BenchTarget {
+  start(dir: string): Promise<{ port: number; stop(): Promise<void> }>;
+  /** What the target must finish after the warm-up before the timed run. */
+  settle?(dir: string): Promise<void>;
+}
+
 const aeTitle = 'ICH_TRIAGE';
 const minimumSlices = 200;
 const warmUpSlices = 500;
@@ -45,17 +54,20 @@ export async function runIngestBench(o: IngestBenchOptions): Promise<IngestBench
     const { files, source } = sourceFiles(o.dataDir, path.join(work, 'synthetic'));
     const warmUp = syntheticSlices(warmUpSlices, path.join(work, 'warm-up'));
     o.log(`ingest: ${files.length} slices from ${source}; storescu, one association, --max-pdu ${o.maxPdu}, TCP_NODELAY=1`);
-    o.log(`ingest: each target gets ${warmUp.length} other synthetic 512x512 slices first (not timed)`);
+    o.log(`ingest: each target gets ${warmUp.length} other synthetic 512x512 slices first (not timed); the node classifies them before the timed run`);
     const load = { before: os.loadavg(), after: [] as number[] };
     o.log(`ingest: load average ${fmtLoad(load.before)} on ${os.cpus().length} cores`);
 
+    // The timed run starts on an idle node, as a study would: the whole node first classifies
+    // the warm-up slices.
+    const classified = (dir: string) => classificationDone(path.join(dir, 'data', dbFileName));
     const targets = {
-      'node write': (dir: string) => nodeTarget(nodeCommands.serve, dir, 'write', o.maxPdu),
-      'node fsync': (dir: string) => nodeTarget(nodeCommands.serve, dir, 'fsync', o.maxPdu),
-      'ingest write': (dir: string) => nodeTarget(nodeCommands.ingestOnly, dir, 'write', o.maxPdu),
-      'ingest fsync': (dir: string) => nodeTarget(nodeCommands.ingestOnly, dir, 'fsync', o.maxPdu),
-      storescp: (dir: string) => startStorescp(dir, aeTitle, o.maxPdu),
-    };
+      'node write': { start: (dir) => nodeTarget(nodeCommands.serve, dir, 'write', o.maxPdu), settle: classified },
+      'node fsync': { start: (dir) => nodeTarget(nodeCommands.serve, dir, 'fsync', o.maxPdu), settle: classified },
+      'ingest write': { start: (dir) => nodeTarget(nodeCommands.ingestOnly, dir, 'write', o.maxPdu) },
+      'ingest fsync': { start: (dir) => nodeTarget(nodeCommands.ingestOnly, dir, 'fsync', o.maxPdu) },
+      storescp: { start: (dir) => startStorescp(dir, aeTitle, o.maxPdu) },
+    } satisfies Record<string, BenchTarget>;
     type Target = keyof typeof targets;
     const rates = Object.fromEntries(Object.keys(targets).map((k) => [k, [] as number[]])) as Record<Target, number[]>;
     for (let round = 1; round <= o.rounds; round++) {
@@ -64,14 +76,16 @@ export async function runIngestBench(o: IngestBenchOptions): Promise<IngestBench
       const order = round % 2 === 1 ? names : [...names].reverse();
       for (const name of order) {
         const dir = path.join(work, `${name.replace(' ', '-')}-${round}`);
-        const target = await targets[name](dir);
+        const target: BenchTarget = targets[name];
+        const running = await target.start(dir);
         try {
-          await timeStorescu(target.port, warmUp, o.maxPdu);
-          const seconds = await timeStorescu(target.port, files, o.maxPdu);
+          await timeStorescu(running.port, warmUp, o.maxPdu);
+          await target.settle?.(dir);
+          const seconds = await timeStorescu(running.port, files, o.maxPdu);
           rates[name].push(files.length / seconds);
           o.log(`ingest: round ${round} ${name.padEnd(12)} ${(files.length / seconds).toFixed(0).padStart(5)} instances/s  (load ${fmtLoad(os.loadavg())})`);
         } finally {
-          await target.stop();
+          await running.stop();
           rmSync(dir, { recursive: true, force: true });
         }
       }
@@ -122,6 +136,20 @@ async function nodeTarget(command: readonly string[], dir: string, durability: '
     http: { host: '127.0.0.1', port: 0 },
     logging: { level: 'info' },
   }, command);
+}
+
+/** Resolves once no instance waits for classification (the pipeline is idle). */
+async function classificationDone(dbPath: string, timeoutMs = 300_000): Promise<void> {
+  const db = new Database(dbPath, { readonly: true, fileMustExist: true });
+  try {
+    const pending = db.prepare("SELECT count(*) FROM instances WHERE state = 'received'").pluck();
+    for (const deadline = Date.now() + timeoutMs; (pending.get() as number) > 0; ) {
+      if (Date.now() > deadline) throw new Error(`classification of the warm-up slices did not finish within ${timeoutMs / 1000} s`);
+      await setTimeout(250);
+    }
+  } finally {
+    db.close();
+  }
 }
 
 async function timeStorescu(port: number, files: readonly string[], maxPdu: number): Promise<number> {
