@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { randomBytes } from 'node:crypto';
-import { readdirSync, readFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { startDaemon, type TestDaemon } from '../helpers/daemon.js';
 import { echoscu, storescu, storeResponses } from '../helpers/dcmtk.js';
@@ -161,6 +161,42 @@ describe('C-STORE refusals and special cases', () => {
     expect(countRows(uid)).toBe(0);
     await daemon.waitForLog((l) => l.msg === 'association aborted' && String(l.reason).includes('presentation context 5'));
     await echoSucceeds();
+  });
+
+  test('a command before the data set is complete aborts the association and nothing is kept', async () => {
+    const peer = await RawPeer.connect(daemon.port);
+    expect((await peer.associate(daemon.aeTitle, 'RAW_PEER', [ctContext])).accepted).toBe(true);
+    const slice = syntheticSlice();
+    await peer.send(pDataTf([{ contextId: 1, control: 0x03, value: cStoreRq(1, CtImageStorage, slice.sopInstanceUid) }]));
+    await peer.send(pDataTf([{ contextId: 1, control: 0x00, value: slice.dataSet.subarray(0, 1000) }]));
+    await peer.send(pDataTf([{ contextId: 1, control: 0x03, value: cStoreRq(2, CtImageStorage, newUid()) }]));
+    expect((await peer.readPdu())?.type).toBe(PduType.Abort);
+    await peer.closed;
+    await daemon.waitForLog((l) => l.msg === 'incomplete instance discarded' && l.sop === slice.sopInstanceUid);
+    expect(countRows(slice.sopInstanceUid)).toBe(0);
+    expect(readdirSync(path.join(daemon.dataDir, 'spool', 'incoming'))).toEqual([]);
+    await echoSucceeds();
+  });
+
+  test('a spool file that cannot be written gets 0xA700 with the reason, and the node goes on', async () => {
+    const incoming = path.join(daemon.dataDir, 'spool', 'incoming');
+    const peer = await RawPeer.connect(daemon.port);
+    expect((await peer.associate(daemon.aeTitle, 'RAW_PEER', [ctContext])).accepted).toBe(true);
+    rmSync(incoming, { recursive: true });
+    const lost = syntheticSlice();
+    try {
+      const response = await peer.cStore(1, CtImageStorage, lost.sopInstanceUid, lost.dataSet);
+      expect(response.status).toBe(0xa700);
+      expect(response.errorComment).toBe('cannot store spool file: ENOENT');
+    } finally {
+      mkdirSync(incoming, { mode: 0o700 });
+    }
+    const kept = syntheticSlice();
+    expect((await peer.cStore(1, CtImageStorage, kept.sopInstanceUid, kept.dataSet)).status).toBe(0);
+    expect(await peer.release()).toBe(true);
+    expect(countRows(lost.sopInstanceUid)).toBe(0);
+    expect(countRows(kept.sopInstanceUid)).toBe(1);
+    await daemon.waitForLog((l) => l.msg === 'instance refused' && l.sop === lost.sopInstanceUid && l.reason === 'cannot store spool file: ENOENT');
   });
 
   test('a repeated SOP Instance UID is acknowledged and keeps one row with the first copy', async () => {
