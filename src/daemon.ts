@@ -72,9 +72,6 @@ export class Daemon {
     const metrics = createMetrics();
     mkdirSync(config.storage.dataDir, { recursive: true, mode: 0o700 });
     const db = openDb(path.join(config.storage.dataDir, dbFileName));
-    // WAL with synchronous=NORMAL may lose the last commits on power loss: with durability fsync
-    // an acknowledged instance's row must survive it as its file does.
-    if (config.storage.durability === 'fsync') db.pragma('synchronous = FULL');
     const { from, to } = migrate(db);
     if (from !== to) log.info({ from, to }, 'database migrated');
 

@@ -18,8 +18,6 @@ const { config } = loadConfig(process.argv[2]);
 const log = createLogger(config.logging);
 mkdirSync(config.storage.dataDir, { recursive: true, mode: 0o700 });
 const db = openDb(path.join(config.storage.dataDir, dbFileName));
-// As the daemon does: with durability fsync, commits are flushed too.
-if (config.storage.durability === 'fsync') db.pragma('synchronous = FULL');
 migrate(db);
 const receiver = new SpoolReceiver(
   { dataDir: config.storage.dataDir, durability: config.storage.durability, diskLow: () => false },

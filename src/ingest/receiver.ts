@@ -6,7 +6,7 @@ import type { IncomingInstance, StoreHandler, StoreRequestInfo } from '../dicom/
 import { DicomStatus, type StoreOutcome } from '../dicom/status.js';
 import { fileMetaHeader } from '../dicom/part10.js';
 import { readHeader, type InstanceHeader } from '../dicom/header.js';
-import { fsyncDir, SpoolWriter } from './spoolWriter.js';
+import { fsyncPath, SpoolWriter } from './spoolWriter.js';
 import { SopClass } from '../dicom/uids.js';
 import { positionAlongNormal, tiltDegrees } from '../series/geometry.js';
 import type { InstanceStore, NewInstance } from '../store/instances.js';
@@ -115,6 +115,7 @@ class SpoolFile implements IncomingInstance {
   async complete(): Promise<StoreOutcome> {
     const { instances, options, log } = this.context;
     const writer = this.writer;
+    if (writer.error) return this.refuseUnstored(writer.error);
     let header: InstanceHeader;
     try {
       header = await this.parseHeader();
@@ -128,27 +129,26 @@ class SpoolFile implements IncomingInstance {
       return { status: DicomStatus.CannotUnderstand, comment: problem };
     }
     const uid = this.request.sopInstanceUid;
+    const durable = options.durability === 'fsync';
     // A repeated SOP Instance UID keeps the first copy: acknowledged, nothing changes.
     if (instances.has(uid)) {
       writer.remove();
       log.info({ sop: uid }, 'duplicate instance acknowledged, first copy kept');
-      return { status: DicomStatus.Success };
+      return durable ? this.flushDatabase() : { status: DicomStatus.Success };
     }
     const receivedAt = this.context.now();
     const relative = path.join(spoolDir, new Date(receivedAt).toISOString().slice(0, 10), `${uidFileName(uid)}.dcm`);
     const finalPath = path.join(options.dataDir, relative);
     try {
       // In fsync mode the bytes reach the disk before the rename publishes them.
-      const durable = options.durability === 'fsync';
       await writer.finish(durable);
       const dayFolder = path.dirname(finalPath);
       // A new day folder is itself an entry of spool/, which must reach the disk too.
-      if (this.makeDayFolder(dayFolder) && durable) await fsyncDir(path.dirname(dayFolder));
+      if (this.makeDayFolder(dayFolder) && durable) await fsyncPath(path.dirname(dayFolder));
       writer.publish(finalPath);
-      if (durable) await fsyncDir(dayFolder);
+      if (durable) await fsyncPath(dayFolder);
     } catch (err) {
-      writer.remove();
-      return { status: DicomStatus.OutOfResources, comment: `cannot store spool file: ${errorCode(err)}` };
+      return this.refuseUnstored(err);
     }
     try {
       instances.record(this.toRow(header, relative, this.meta.length + writer.bytes, receivedAt), {
@@ -164,7 +164,24 @@ class SpoolFile implements IncomingInstance {
       rmSync(finalPath, { force: true });
       return { status: DicomStatus.OutOfResources, comment: `cannot record instance: ${errorMessage(err)}` };
     }
-    return { status: DicomStatus.Success };
+    return durable ? this.flushDatabase() : { status: DicomStatus.Success };
+  }
+
+  private refuseUnstored(err: unknown): StoreOutcome {
+    this.writer.remove();
+    return { status: DicomStatus.OutOfResources, comment: `cannot store spool file: ${errorCode(err)}` };
+  }
+
+  /** In fsync mode the row must survive power loss as the file does. */
+  private async flushDatabase(): Promise<StoreOutcome> {
+    const wal = this.context.instances.walFile;
+    try {
+      if (wal) await fsyncPath(wal);
+      return { status: DicomStatus.Success };
+    } catch (err) {
+      // The row stays: a sender that tries again gets the duplicate's answer, flushed again.
+      return { status: DicomStatus.OutOfResources, comment: `cannot flush the database: ${errorCode(err)}` };
+    }
   }
 
   /**

@@ -112,9 +112,9 @@ function fsyncFd(fd: number): Promise<void> {
   return new Promise((resolve, reject) => fsync(fd, (err) => (err ? reject(err) : resolve())));
 }
 
-/** Makes a rename in `dir` durable: the directory entry must reach the disk too. */
-export async function fsyncDir(dir: string): Promise<void> {
-  const fd = openSync(dir, 'r');
+/** fsync of a file, or of a folder to make a rename or new entry in it durable. */
+export async function fsyncPath(file: string): Promise<void> {
+  const fd = openSync(file, 'r');
   try {
     await fsyncFd(fd);
   } finally {

@@ -50,8 +50,15 @@ export class InstanceStore {
   private readonly bySeries;
   /** Commits the instance, its series and, for routing, one forward per destination. */
   readonly record: (instance: NewInstance, series: SeriesAttributes, forwardTo?: readonly string[]) => void;
+  /**
+   * The write-ahead log that holds commits until a checkpoint (undefined without one). With
+   * synchronous=NORMAL a commit is not flushed to the disk; fsync of this file makes it so
+   * without blocking the event loop as synchronous=FULL would.
+   */
+  readonly walFile: string | undefined;
 
   constructor(private readonly db: Db) {
+    this.walFile = !db.memory && db.pragma('journal_mode', { simple: true }) === 'wal' ? `${db.name}-wal` : undefined;
     this.exists = db.prepare('SELECT 1 FROM instances WHERE sop_instance_uid = ?').pluck();
     this.insert = db.prepare(`INSERT INTO instances (sop_instance_uid, sop_class_uid, series_uid, study_uid,
       transfer_syntax, calling_ae, peer_address, received_at, path, size, instance_number, z, tilt_deg, image_type,
