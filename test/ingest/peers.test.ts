@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
+import { inflateRawSync } from 'node:zlib';
 import dimse from 'dcmjs-dimse';
 import { InstanceStore, type InstanceRow } from '../../src/store/instances.js';
 import { startDaemon, type TestDaemon } from '../helpers/daemon.js';
@@ -32,8 +33,11 @@ function rowsOf(seriesUid: string): InstanceRow[] {
   }
 }
 
-/** The rows match the slices and each spool file holds exactly the data set that was sent. */
-function expectStored(slices: readonly Slice[], sentFiles: readonly string[], transferSyntax: string, callingAe: string): void {
+/**
+ * The rows match the slices and each spool file holds exactly the data set that was sent
+ * (`decode` undoes an encoding the sender applied on the way, such as deflate).
+ */
+function expectStored(slices: readonly Slice[], sentFiles: readonly string[], transferSyntax: string, callingAe: string, decode = (stored: Buffer) => stored): void {
   const rows = rowsOf(slices[0]!.seriesUid);
   expect(rows.map((r) => r.sopInstanceUid)).toEqual(slices.map((s) => s.sopInstanceUid));
   rows.forEach((row, i) => {
@@ -50,7 +54,7 @@ function expectStored(slices: readonly Slice[], sentFiles: readonly string[], tr
     // Classification may already have picked the instance up.
     expect(['received', 'classified']).toContain(row.state);
     const spool = path.join(daemon.dataDir, row.path);
-    expect(dataSetOf(readFileSync(spool)).equals(dataSetOf(readFileSync(sentFiles[i]!)))).toBe(true);
+    expect(decode(dataSetOf(readFileSync(spool))).equals(dataSetOf(readFileSync(sentFiles[i]!)))).toBe(true);
     expect(statSync(spool).mode & 0o777).toBe(0o600);
     expect(statSync(path.dirname(spool)).mode & 0o777).toBe(0o700);
   });
@@ -82,6 +86,14 @@ describe('storescu', () => {
     const expectedTs = compression ? compressionTransferSyntax[compression] : (ts ?? ExplicitVRLittleEndian);
     expectStored(slices, files, expectedTs, callingAe);
   });
+});
+
+test('storescu deflating on the way: stored as deflated explicit VR LE, inflating to the file sent', async () => {
+  const { slices, files } = await prepare('storescu-deflate');
+  const r = await storescu({ port: daemon.port, callingAe: 'STORESCU' }, files, ['-xd']);
+  expect(r.code, r.output).toBe(0);
+  expect(storeResponses(r.output).map((x) => x.status)).toEqual(['Success', 'Success', 'Success']);
+  expectStored(slices, files, '1.2.840.10008.1.2.1.99', 'STORESCU', (stored) => inflateRawSync(stored));
 });
 
 describe('dcmsend', () => {
