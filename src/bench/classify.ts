@@ -7,6 +7,8 @@ import { loadModelContract } from '../inference/contract.js';
 import { loadConfig } from '../config/load.js';
 import { exampleConfigPath } from '../cli/context.js';
 import { defaultBatchSize } from '../inference/engine.js';
+import { providerOption } from '../inference/providers.js';
+import type { ProviderName } from '../config/schema.js';
 import { packageRoot, run, startNode, freePort } from './processes.js';
 import { syntheticSeries, writeSlices } from './syntheticCt.js';
 
@@ -38,7 +40,7 @@ export async function runClassifyBench(o: ClassifyBenchOptions): Promise<Classif
   const work = mkdtempSync(path.join(os.tmpdir(), 'ich-bench-classify-'));
   try {
     const files = inputFiles(o.dataDir, work, o.log);
-    const raw = await rawThroughput(o.modelPath, contract.input.windows.length, contract.input.size, threads, files.length);
+    const raw = await rawThroughput({ modelPath: o.modelPath, channels: contract.input.windows.length, size: contract.input.size, threads, slices: files.length, provider: 'cpu', batch: defaultBatchSize('cpu') });
     o.log(`raw ONNX: ${raw.toFixed(1)} slices/s (${contract.info.name} ${contract.info.version}, 1 session, ${threads} threads, batch ${defaultBatchSize('cpu')})`);
 
     const httpPort = await freePort();
@@ -88,9 +90,27 @@ function inputFiles(dataDir: string, work: string, log: (line: string) => void):
   return writeSlices(path.join(work, 'synthetic'), syntheticSeries({ slices: 234, rows: 512, columns: 512 }));
 }
 
-async function rawThroughput(modelPath: string, channels: number, size: number, threads: number, slices: number): Promise<number> {
-  const session = await ort.InferenceSession.create(modelPath, { intraOpNumThreads: threads, interOpNumThreads: 1, graphOptimizationLevel: 'all' });
-  const batch = defaultBatchSize('cpu');
+export interface RawOptions {
+  modelPath: string;
+  /** The model's input: channels and square size. */
+  channels: number;
+  size: number;
+  /** Intra-op threads of the one session. */
+  threads: number;
+  /** About how many slices to run through it (whole batches). */
+  slices: number;
+  provider: ProviderName;
+  batch: number;
+}
+
+/** Slices/s of session.run alone on random input, after one warm-up run. */
+export async function rawThroughput({ modelPath, channels, size, threads, slices, provider, batch }: RawOptions): Promise<number> {
+  const session = await ort.InferenceSession.create(modelPath, {
+    executionProviders: [providerOption(provider, 0)],
+    intraOpNumThreads: threads,
+    interOpNumThreads: 1,
+    graphOptimizationLevel: 'all',
+  });
   const input = new Float32Array(batch * channels * size * size).map(() => Math.random());
   const feed = { [session.inputNames[0]!]: new ort.Tensor('float32', input, [batch, channels, size, size]) };
   await session.run(feed); // warm-up
