@@ -2,6 +2,7 @@ import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { defaultIngestDataDir, runIngestBench } from './ingest.js';
 import { defaultModelPath, runClassifyBench } from './classify.js';
+import { runReportBench } from './report.js';
 
 /**
  * `npm run bench [-- --only NAME[,NAME]]`: runs the named benchmarks (all by default) and prints
@@ -12,6 +13,8 @@ const parts: Record<string, (args: BenchArgs) => Promise<unknown>> = {
     runIngestBench({ rounds: args.rounds, dataDir: args.ingestData, maxPdu: 131072, log: (line) => process.stdout.write(`${line}\n`) }),
   classify: (args) =>
     runClassifyBench({ modelPath: args.model ?? defaultModelPath(), dataDir: args.ingestData, threads: args.threads, log: (line) => process.stdout.write(`${line}\n`) }),
+  report: (args) =>
+    runReportBench({ rounds: args.rounds, dataDir: args.ingestData, modelPath: args.model ?? defaultModelPath(), idleSeconds: args.idleSeconds, log: (line) => process.stdout.write(`${line}\n`) }),
 };
 
 interface BenchArgs {
@@ -20,15 +23,17 @@ interface BenchArgs {
   threads: number;
   rounds: number;
   ingestData: string;
+  idleSeconds: number;
 }
 
 const args: BenchArgs = await yargs(hideBin(process.argv))
   .scriptName('bench')
   .option('only', { type: 'string', describe: `comma-separated parts to run: ${Object.keys(parts).join(', ')}` })
   .option('rounds', { type: 'number', default: 3, describe: 'measurements per target; the median is reported' })
-  .option('model', { type: 'string', describe: 'ONNX model for the classify part (default: the shipped model)' })
+  .option('model', { type: 'string', describe: 'ONNX model for the classify and report parts (default: the shipped model)' })
   .option('threads', { type: 'number', default: 0, describe: 'inference threads for the classify part; 0: all cores' })
-  .option('ingest-data', { type: 'string', default: defaultIngestDataDir, describe: 'folder of real series for the ingest part' })
+  .option('ingest-data', { type: 'string', default: defaultIngestDataDir, describe: 'folder of real series for the ingest, classify and report parts' })
+  .option('idle-seconds', { type: 'number', default: 2, describe: 'series.idleSeconds for the report part' })
   .strict()
   .help()
   .parseAsync();
