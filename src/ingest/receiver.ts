@@ -6,7 +6,7 @@ import type { IncomingInstance, StoreHandler, StoreRequestInfo } from '../dicom/
 import { DicomStatus, type StoreOutcome } from '../dicom/status.js';
 import { fileMetaHeader } from '../dicom/part10.js';
 import { readHeader, type InstanceHeader } from '../dicom/header.js';
-import { fsyncPath, SpoolWriter } from './spoolWriter.js';
+import { syncFileData, syncFolder, SpoolWriter } from './spoolWriter.js';
 import { SopClass } from '../dicom/uids.js';
 import { positionAlongNormal, tiltDegrees } from '../series/geometry.js';
 import type { InstanceStore, NewInstance } from '../store/instances.js';
@@ -144,9 +144,9 @@ class SpoolFile implements IncomingInstance {
       await writer.finish(durable);
       const dayFolder = path.dirname(finalPath);
       // A new day folder is itself an entry of spool/, which must reach the disk too.
-      if (this.makeDayFolder(dayFolder) && durable) await fsyncPath(path.dirname(dayFolder));
+      if (this.makeDayFolder(dayFolder) && durable) await syncFolder(path.dirname(dayFolder));
       writer.publish(finalPath);
-      if (durable) await fsyncPath(dayFolder);
+      if (durable) await syncFolder(dayFolder);
     } catch (err) {
       return this.refuseUnstored(err);
     }
@@ -176,7 +176,7 @@ class SpoolFile implements IncomingInstance {
   private async flushDatabase(): Promise<StoreOutcome> {
     const wal = this.context.instances.walFile;
     try {
-      if (wal) await fsyncPath(wal);
+      if (wal) await syncFileData(wal);
       return { status: DicomStatus.Success };
     } catch (err) {
       // The row stays: a sender that tries again gets the duplicate's answer, flushed again.

@@ -1,4 +1,4 @@
-import { closeSync, fsync, openSync, renameSync, mkdirSync, rmSync, writeSync, writevSync } from 'node:fs';
+import { closeSync, fdatasync, fsync, openSync, renameSync, mkdirSync, rmSync, writeSync, writevSync } from 'node:fs';
 import path from 'node:path';
 
 /**
@@ -60,7 +60,7 @@ export class SpoolWriter {
   async finish(durable: boolean): Promise<void> {
     this.flush();
     if (this.error) throw this.error;
-    if (durable) await fsyncFd(this.fd!);
+    if (durable) await flush(fdatasync, this.fd!);
   }
 
   /** Renames the file to `finalPath` (making its folder when missing) and closes it. */
@@ -108,16 +108,22 @@ function writeFully(fd: number, buffers: Buffer[], total: number): void {
   }
 }
 
-function fsyncFd(fd: number): Promise<void> {
-  return new Promise((resolve, reject) => fsync(fd, (err) => (err ? reject(err) : resolve())));
+/** fdatasync where only the contents (and size) matter, fsync for folders; off the event loop. */
+function flush(how: typeof fsync, fd: number): Promise<void> {
+  return new Promise((resolve, reject) => how(fd, (err) => (err ? reject(err) : resolve())));
 }
 
-/** fsync of a file, or of a folder to make a rename or new entry in it durable. */
-export async function fsyncPath(file: string): Promise<void> {
+async function flushPath(how: typeof fsync, file: string): Promise<void> {
   const fd = openSync(file, 'r');
   try {
-    await fsyncFd(fd);
+    await flush(how, fd);
   } finally {
     closeSync(fd);
   }
 }
+
+/** Makes the entries of a folder (a rename into it, a new subfolder) durable. */
+export const syncFolder = (dir: string) => flushPath(fsync, dir);
+
+/** Makes a file's contents durable, as SQLite does for its WAL. */
+export const syncFileData = (file: string) => flushPath(fdatasync, file);
