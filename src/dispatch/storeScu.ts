@@ -31,7 +31,29 @@ export type StoreAttempt = { status: number; comment?: string } | { unreachable:
  * Sends files in one association (C-STORE SCU). Resolves with one attempt per file, in order;
  * never rejects: failures become `unreachable` or `unsendable` entries, each file on its own.
  */
-export function storeFiles(peer: StorePeer, files: readonly string[]): Promise<StoreAttempt[]> {
+export async function storeFiles(peer: StorePeer, files: readonly string[]): Promise<StoreAttempt[]> {
+  await transcodingReady();
+  return storeInOneAssociation(peer, files);
+}
+
+let transcodingStart: Promise<void> | undefined;
+
+/**
+ * dcmjs-dimse proposes each object's own transfer syntax plus the uncompressed ones, and when
+ * the peer accepts only an uncompressed one it decompresses, but only once its codecs
+ * (dcmjs-codecs WASM) are started. Without them a forwarded JPEG-LS, JPEG lossless or RLE
+ * instance never reached a peer that takes uncompressed data only: dcmjs-dimse dropped the
+ * request and the row was retried until it failed. The codecs are the same instance that
+ * src/dicom/codecs.ts starts (and drops after a corrupt stream) on this thread, hence the
+ * check before every association. If they cannot start, such objects fail as before.
+ */
+async function transcodingReady(): Promise<void> {
+  if (dimse.Transcoding.isInitialized()) return;
+  transcodingStart ??= dimse.Transcoding.initializeAsync().finally(() => (transcodingStart = undefined));
+  await transcodingStart.catch(() => undefined);
+}
+
+function storeInOneAssociation(peer: StorePeer, files: readonly string[]): Promise<StoreAttempt[]> {
   return new Promise((resolve) => {
     const results: Array<StoreAttempt | undefined> = files.map(() => undefined);
     let failure: string | undefined;

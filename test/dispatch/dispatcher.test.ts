@@ -1,5 +1,5 @@
 import { afterEach, expect, test } from 'vitest';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { pino } from 'pino';
@@ -7,9 +7,9 @@ import { openDb, migrate, type Db } from '../../src/store/db.js';
 import { OutboxStore, type NewOutput, type OutboxRow } from '../../src/store/outbox.js';
 import { Dispatcher, type DispatchSettings } from '../../src/dispatch/dispatcher.js';
 import dimse from 'dcmjs-dimse';
-import { syntheticSlice } from '../helpers/synthetic.js';
-import { runTool, startTool } from '../helpers/dcmtk.js';
-import { eventually, receivedObjects } from './peers.js';
+import { syntheticSlice, type Slice } from '../helpers/synthetic.js';
+import { compressFiles, runTool, startTool } from '../helpers/dcmtk.js';
+import { eventually, readDataset, receivedObjects, startPacs } from './peers.js';
 import { freePort } from '../helpers/ports.js';
 import { deferCleanup, tearDown, tempDir } from './harness.js';
 
@@ -82,12 +82,17 @@ function outbox(dir: string): { db: Db; store: OutboxStore } {
 }
 
 /** Writes a payload under dataDir/outbox and queues a row for it. */
-function queue(store: OutboxStore, dataDir: string, name: string, o: { sopClassUid?: string; write?: boolean; kind?: NewOutput['kind'] } = {}): { id: number; sopInstanceUid: string } {
-  const slice = syntheticSlice({ sopClassUid: o.sopClassUid });
+function queue(
+  store: OutboxStore,
+  dataDir: string,
+  name: string,
+  o: { sopClassUid?: string; write?: boolean; kind?: NewOutput['kind']; slice?: Slice; bytes?: Buffer } = {},
+): { id: number; sopInstanceUid: string } {
+  const slice = o.slice ?? syntheticSlice({ sopClassUid: o.sopClassUid });
   const payloadPath = path.join('outbox', `${name}.dcm`);
   if (o.write !== false) {
     mkdirSync(path.join(dataDir, 'outbox'), { recursive: true });
-    writeFileSync(path.join(dataDir, payloadPath), slice.file);
+    writeFileSync(path.join(dataDir, payloadPath), o.bytes ?? slice.file);
   }
   store.add({ key: `${o.kind ?? 'sr'}:${name}`, seriesUid: 'series', kind: o.kind ?? 'sr', destination: 'pacs', payloadPath, payload: null }, t0);
   const row = store.latest(1)[0]!;
@@ -237,4 +242,23 @@ test('tls: true destinations get DICOM TLS, the peer verified against dicom.tls.
   await dispatcher(store, dir, port, clock, undefined, { enabled: false, cert: '', key: '', ca: certs.ca, requireClientCert: false }).runOnce();
   expect(row(store, untrusted.id)).toMatchObject({ state: 'sent', attempts: 2, lastStatus: 0 });
   expect(receivedObjects(path.join(dir, 'received')).map((o) => o.sopInstanceUid)).toEqual([untrusted.sopInstanceUid]);
+});
+
+test('a compressed instance reaches a peer that takes uncompressed data only, decompressed losslessly', async () => {
+  const dir = tempDir();
+  const { store } = outbox(dir);
+  const slice = syntheticSlice({ rows: 64, columns: 64, bleed: { x: 0.4, y: 0.5, radius: 0.1, hu: 70 } });
+  writeFileSync(path.join(dir, 'plain.dcm'), slice.file);
+  const [jpegLs] = await compressFiles([path.join(dir, 'plain.dcm')], 'jpegls', path.join(dir, 'jls'));
+  const forward = queue(store, dir, 'jls', { kind: 'forward', slice, bytes: readFileSync(jpegLs!) });
+  // dcmtk storescp's default: Explicit and Implicit VR Little Endian only.
+  const pacs = await startPacs(path.join(dir, 'pacs'), 'PACS');
+  deferCleanup(() => pacs.stop());
+  await dispatcher(store, dir, pacs.port, { now: t0 }).runOnce();
+  expect(row(store, forward.id)).toMatchObject({ state: 'sent', lastStatus: 0 });
+  const [received] = receivedObjects(pacs.dir);
+  expect(received!.sopInstanceUid).toBe(slice.sopInstanceUid);
+  const sentPixels = Buffer.from(received!.dataset.PixelData[0] as ArrayBuffer);
+  const original = readDataset(slice.file).PixelData[0] as ArrayBuffer;
+  expect(sentPixels.equals(Buffer.from(original))).toBe(true);
 });

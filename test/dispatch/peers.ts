@@ -61,10 +61,15 @@ export function receivedObjects(dir: string): ReceivedObject[] {
   return names.map((name) => {
     const file = path.join(dir, name);
     const bytes = readFileSync(file);
-    const dict = dcmjs.data.DicomMessage.readFile(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.length));
-    const dataset = dcmjs.data.DicomMetaDictionary.naturalizeDataset(dict.dict) as Record<string, any>;
+    const dataset = readDataset(bytes);
     return { file, bytes, dataset, sopClassUid: dataset.SOPClassUID, sopInstanceUid: dataset.SOPInstanceUID };
   });
+}
+
+/** A Part 10 file's data set, naturalized (dcmjs). */
+export function readDataset(bytes: Buffer): Record<string, any> {
+  const dict = dcmjs.data.DicomMessage.readFile(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.length));
+  return dcmjs.data.DicomMetaDictionary.naturalizeDataset(dict.dict) as Record<string, any>;
 }
 
 export interface OutboxRecord {
