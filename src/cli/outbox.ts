@@ -14,6 +14,7 @@ interface OutboxArgs extends GlobalArgs {
   id?: number;
   json: boolean;
   limit: number;
+  state?: OutboxRow['state'];
 }
 
 export const outboxCommand: CommandModule<GlobalArgs, OutboxArgs> = {
@@ -24,7 +25,8 @@ export const outboxCommand: CommandModule<GlobalArgs, OutboxArgs> = {
       .positional('action', { choices: ['list', 'retry'] as const, demandOption: true })
       .positional('id', { type: 'number', describe: 'outbox row id (retry)' })
       .option('json', { type: 'boolean', default: false })
-      .option('limit', { type: 'number', default: 50 }),
+      .option('limit', { type: 'number', default: 50 })
+      .option('state', { choices: ['pending', 'sent', 'failed'] as const, describe: 'list only rows in this state' }),
   handler: (args) => {
     const { config } = loadConfig(args.config);
     const file = path.join(config.storage.dataDir, dbFileName);
@@ -33,7 +35,7 @@ export const outboxCommand: CommandModule<GlobalArgs, OutboxArgs> = {
     try {
       const outbox = new OutboxStore(db);
       if (args.action === 'list') {
-        const rows = outbox.latest(args.limit).map(({ payload: _payload, ...row }) => row);
+        const rows = outbox.latest(args.limit, args.state ?? null).map(({ payload: _payload, ...row }) => row);
         process.stdout.write(args.json ? `${JSON.stringify(rows, null, 2)}\n` : `${listText(rows)}\n`);
         return;
       }

@@ -49,7 +49,7 @@ export class OutboxStore {
     this.attemptStmt = db.prepare(`UPDATE outbox SET state = @state, attempts = attempts + 1, next_attempt_at = @nextAttemptAt,
       last_error = @error, last_status = @status WHERE id = @id`);
     this.byId = db.prepare(`SELECT ${columns} FROM outbox WHERE id = ?`);
-    this.recent = db.prepare(`SELECT ${columns} FROM outbox ORDER BY id DESC LIMIT ?`);
+    this.recent = db.prepare(`SELECT ${columns} FROM outbox WHERE @state IS NULL OR state = @state ORDER BY id DESC LIMIT @limit`);
     this.retryStmt = db.prepare(`UPDATE outbox SET state = 'pending', attempts = 0, next_attempt_at = ? WHERE id = ?`);
     this.countsStmt = db.prepare(`SELECT state, count(*) AS n FROM outbox GROUP BY state`);
   }
@@ -82,8 +82,9 @@ export class OutboxStore {
     return this.byId.get(id) as OutboxRow | undefined;
   }
 
-  latest(limit: number): OutboxRow[] {
-    return this.recent.all(limit) as OutboxRow[];
+  /** The newest rows, of one state when given (failed rows are otherwise buried under forwards). */
+  latest(limit: number, state: OutboxRow['state'] | null = null): OutboxRow[] {
+    return this.recent.all({ limit, state }) as OutboxRow[];
   }
 
   /** Queues an output again, sent or failed: the one way to send something twice. */

@@ -81,6 +81,9 @@ test('SMTP 5xx fails the email for good, visible in `outbox list`; `outbox retry
   expect(emailRow.lastError).toContain('Message rejected by policy');
   // Payloads (which may hold PHI when email.includePhi is set) stay out of the listing.
   expect(emailRow.payload).toBeUndefined();
+  // Dead letters can be listed on their own.
+  const onlyFailed = JSON.parse(cli(d, 'outbox', 'list', '--state', 'failed', '--json').stdout) as { id: number }[];
+  expect(onlyFailed.map((r) => r.id)).toEqual([emailRow.id]);
   const text = cli(d, 'outbox', 'list');
   expect(text.stdout.split('\n').find((l) => l.startsWith(`${emailRow.id} `))).toMatch(/email\s+email\s+failed\s+1\s+554\s+smtp: /);
 
