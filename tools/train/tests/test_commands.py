@@ -9,9 +9,10 @@ import pytest
 
 from conftest import REPO_ROOT, SHARED_DATA
 from ich_train.cli import main
-from ich_train.contract import CLASSES
+from ich_train.contract import CLASSES, DEFAULT_WINDOWS
 from ich_train.data import rsna_table
 from ich_train.export import run_onnx
+from ich_train.phantom_data import render_phantom_tensors
 from ich_train.quantize import quantize_weights
 from ich_train.synth import write_phantom_series
 
@@ -61,7 +62,8 @@ def test_weights_only_int8_keeps_probabilities(tmp_path):
     onnx.checker.check_model(proto)
     onnx.save(proto, str(tmp_path / "q.onnx"))
     assert (tmp_path / "q.onnx").stat().st_size < TINY.stat().st_size / 3
-    inputs = np.random.default_rng(0).random((4, 3, 64, 64), dtype=np.float32) * 0.5
+    tensors, _ = render_phantom_tensors(31, 8, 256, DEFAULT_WINDOWS, 64, bleed_probability=1.0)
+    inputs = tensors.numpy()
     before, after = run_onnx(TINY, inputs), run_onnx(tmp_path / "q.onnx", inputs)
     if before is None:
         pytest.skip("no onnxruntime (Python) or onnxruntime-node here")
