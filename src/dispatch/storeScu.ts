@@ -62,10 +62,21 @@ function storeInOneAssociation(peer: StorePeer, files: readonly string[]): Promi
       if (settled) return;
       settled = true;
       clearTimeout(timer);
-      resolve(results.map((r) => r ?? { unreachable: failure ?? 'the association ended before the peer answered' }));
+      resolve(
+        results.map((r, i) => {
+          if (r) return r;
+          // dcmjs-dimse drops a request it cannot convert to the accepted syntax (deflated data,
+          // say) without a word, and the association goes on: the same bytes will fail again.
+          const conversion = failure === undefined ? conversions.get(i) : undefined;
+          if (conversion) return { unsendable: `the peer accepted ${conversion.to} only; the object is in ${conversion.from} and could not be converted` };
+          return { unreachable: failure ?? 'the association ended before the peer answered' };
+        }),
+      );
     };
     const client = new Client();
     const sent: Array<{ index: number; request: dimse.requests.CStoreRequest }> = [];
+    /** Requests whose accepted transfer syntax is not the object's own. */
+    const conversions = new Map<number, { from: string; to: string }>();
     files.forEach((file, index) => {
       let request: dimse.requests.CStoreRequest;
       try {
@@ -96,9 +107,14 @@ function storeInOneAssociation(peer: StorePeer, files: readonly string[]): Promi
     client.on('associationAccepted', (association: dimse.association.Association) => {
       // dcmjs-dimse skips a request without an accepted context silently; say which and why.
       for (const { index, request } of sent) {
-        if (!association.getAcceptedPresentationContextFromRequest(request)) {
+        const context = association.getAcceptedPresentationContextFromRequest(request);
+        if (!context) {
           results[index] = { unsendable: `the peer accepted no presentation context for SOP Class ${request.getAffectedSopClassUid()}` };
+          continue;
         }
+        const from = request.getDataset()?.getTransferSyntaxUid();
+        const to = context.getAcceptedTransferSyntaxUid();
+        if (from && to && from !== to) conversions.set(index, { from, to });
       }
     });
     client.on('associationRejected', (r: { result: number; source: number; reason: number }) => {

@@ -244,21 +244,30 @@ test('tls: true destinations get DICOM TLS, the peer verified against dicom.tls.
   expect(receivedObjects(path.join(dir, 'received')).map((o) => o.sopInstanceUid)).toEqual([untrusted.sopInstanceUid]);
 });
 
-test('a compressed instance reaches a peer that takes uncompressed data only, decompressed losslessly', async () => {
+test('a compressed instance reaches a peer that takes uncompressed data only, decompressed losslessly; one that cannot be converted fails for good', async () => {
   const dir = tempDir();
   const { store } = outbox(dir);
   const slice = syntheticSlice({ rows: 64, columns: 64, bleed: { x: 0.4, y: 0.5, radius: 0.1, hu: 70 } });
   writeFileSync(path.join(dir, 'plain.dcm'), slice.file);
   const [jpegLs] = await compressFiles([path.join(dir, 'plain.dcm')], 'jpegls', path.join(dir, 'jls'));
   const forward = queue(store, dir, 'jls', { kind: 'forward', slice, bytes: readFileSync(jpegLs!) });
+  // Deflated Explicit VR Little Endian: dcmjs-dimse cannot convert it.
+  const deflatedSlice = syntheticSlice();
+  writeFileSync(path.join(dir, 'plain2.dcm'), deflatedSlice.file);
+  const deflate = await runTool('dcmconv', ['+td', path.join(dir, 'plain2.dcm'), path.join(dir, 'deflated.dcm')]);
+  expect(deflate.code, deflate.output).toBe(0);
+  const deflated = queue(store, dir, 'deflated', { kind: 'forward', slice: deflatedSlice, bytes: readFileSync(path.join(dir, 'deflated.dcm')) });
   // dcmtk storescp's default: Explicit and Implicit VR Little Endian only.
   const pacs = await startPacs(path.join(dir, 'pacs'), 'PACS');
   deferCleanup(() => pacs.stop());
   await dispatcher(store, dir, pacs.port, { now: t0 }).runOnce();
   expect(row(store, forward.id)).toMatchObject({ state: 'sent', lastStatus: 0 });
-  const [received] = receivedObjects(pacs.dir);
+  const received = receivedObjects(pacs.dir).find((o) => o.sopInstanceUid === slice.sopInstanceUid);
+  expect(receivedObjects(pacs.dir)).toHaveLength(1);
   expect(received!.sopInstanceUid).toBe(slice.sopInstanceUid);
   const sentPixels = Buffer.from(received!.dataset.PixelData[0] as ArrayBuffer);
   const original = readDataset(slice.file).PixelData[0] as ArrayBuffer;
   expect(sentPixels.equals(Buffer.from(original))).toBe(true);
+  expect(row(store, deflated.id)).toMatchObject({ state: 'failed', attempts: 1 });
+  expect(row(store, deflated.id).lastError).toMatch(/^the peer accepted 1\.2\.840\.10008\.1\.2(\.1)? only; the object is in 1\.2\.840\.10008\.1\.2\.1\.99 and could not be converted$/);
 });
