@@ -119,6 +119,11 @@ class Pool<M extends { id: number }> {
     return this.idle.length + this.busy.size;
   }
 
+  /** Jobs waiting for a free worker. */
+  get queued(): number {
+    return this.queue.length;
+  }
+
   get pending(): boolean {
     return this.queue.length > 0 || this.busy.size > 0;
   }
@@ -228,9 +233,14 @@ export class InferenceEngine {
     return new InferenceEngine(contract, status, sessions.workers, preprocessors);
   }
 
-  /** Batches the engine can take now without queueing them. */
+  /**
+   * Batches the engine can take now without queueing them. With preprocess workers, none while
+   * two prepared batches already wait for a session: enough to keep the GPU busy, and a
+   * backlog stays rows in the database instead of tensors in memory.
+   */
   get freeWorkers(): number {
-    return (this.preprocess ?? this.sessions).free;
+    if (!this.preprocess) return this.sessions.free;
+    return this.sessions.queued >= 2 ? 0 : this.preprocess.free;
   }
 
   /** At least one worker of each kind is running and the engine is open. */
