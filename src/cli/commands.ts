@@ -8,9 +8,10 @@ import { seriesCommand } from './series.js';
 import { outboxCommand } from './outbox.js';
 import { waitReadyCommand } from './waitReady.js';
 import { statusCommand } from './status.js';
+import { demoCommand } from './demo.js';
 
 export interface GlobalArgs {
   config?: string;
 }
 
-export const commands: CommandModule<GlobalArgs, any>[] = [serveCommand, checkConfigCommand, dbCommand, classifyCommand, evalCommand, seriesCommand, outboxCommand, waitReadyCommand, statusCommand];
+export const commands: CommandModule<GlobalArgs, any>[] = [serveCommand, checkConfigCommand, dbCommand, classifyCommand, evalCommand, seriesCommand, outboxCommand, waitReadyCommand, statusCommand, demoCommand];
