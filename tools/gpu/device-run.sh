@@ -41,7 +41,8 @@ run() {
   echo "node $("$work/node" --version); $(find "$work/slices" -type f | wc -l) real slices; model $model"
 
   step "vulkan"
-  if ldconfig -p | grep -q 'libvulkan\.so\.1'; then
+  # grep without -q: an early exit would fail ldconfig with SIGPIPE under pipefail.
+  if ldconfig -p | grep 'libvulkan\.so\.1' >/dev/null; then
     echo "Vulkan loader installed"
   elif $install_vulkan; then
     for f in "$root"/.gl/*.deb; do dpkg -x "$f" /; done

@@ -38,8 +38,10 @@ echo "app bundle -> .gpu/app.tar.xz"
 mkdir -p "$stage/app"
 cp -a dist migrations config package.json "$stage/app/"
 # Production packages only: npm lists their folders; nested ones travel with their parent.
-npm ls --omit=dev --all --parseable 2>/dev/null | sed "s|^$root/||" | grep '^node_modules/' | sort -u |
+# npm ls exits 1 over problems it also prints (an extraneous package, say): the list decides.
+{ npm ls --omit=dev --all --parseable 2>/dev/null || true; } | sed "s|^$root/||" | grep '^node_modules/' | sort -u |
   awk 'NR == 1 || index($0, prev "/") != 1 { print; prev = $0 }' > "$stage/packages"
+grep -qx 'node_modules/onnxruntime-node' "$stage/packages" || { echo "npm ls listed no onnxruntime-node: run npm ci first" >&2; exit 1; }
 tar -cf - \
   --exclude='node_modules/onnxruntime-node/bin/napi-v6/darwin' \
   --exclude='node_modules/onnxruntime-node/bin/napi-v6/win32' \
