@@ -4,7 +4,7 @@ import { sliceThumbnail } from './reports/thumbnail.js';
 import path from 'node:path';
 import type http from 'node:http';
 import type { Config } from './config/schema.js';
-import { loadConfig, type LoadedConfig } from './config/load.js';
+import { exposedSecrets, loadConfig, type LoadedConfig } from './config/load.js';
 import { createLogger, type Logger } from './log.js';
 import { openDb, migrate, dbFileName, type Db } from './store/db.js';
 import { InstanceStore } from './store/instances.js';
@@ -69,6 +69,9 @@ export class Daemon {
     const loaded = loadConfig(opts.configFile);
     const config = loaded.config;
     const log = opts.logger ?? createLogger(config.logging);
+    for (const e of exposedSecrets(loaded)) {
+      log.warn({ file: e.file, mode: e.mode, holds: e.holds }, 'file holding secrets is readable by group or others: chmod 600 it');
+    }
     const metrics = createMetrics();
     mkdirSync(config.storage.dataDir, { recursive: true, mode: 0o700 });
     const db = openDb(path.join(config.storage.dataDir, dbFileName));

@@ -1,5 +1,5 @@
 import type { CommandModule } from 'yargs';
-import { loadConfig } from '../config/load.js';
+import { exposedSecrets, loadConfig } from '../config/load.js';
 import { IchError } from '../errors.js';
 import type { GlobalArgs } from './commands.js';
 
@@ -12,7 +12,9 @@ export const checkConfigCommand: CommandModule<GlobalArgs, CheckArgs> = {
   describe: 'validate the config file without starting',
   builder: (y) => y.option('get', { type: 'string', describe: 'print one resolved value, e.g. dicom.port' }),
   handler: (args) => {
-    const { file, config } = loadConfig(args.config);
+    const loaded = loadConfig(args.config);
+    const { file, config } = loaded;
+    for (const e of exposedSecrets(loaded)) process.stderr.write(`warning: ${e.file} (mode ${e.mode}, holds ${e.holds.join(', ')}) is readable by group or others: chmod 600 it\n`);
     if (args.get === undefined) {
       process.stdout.write(`${file}: ok\n`);
       return;

@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { parseDocument } from 'yaml';
 import type { ZodError } from 'zod';
@@ -75,4 +75,33 @@ function deepFreeze<T>(o: T): T {
     for (const v of Object.values(o)) deepFreeze(v);
   }
   return o;
+}
+
+export interface SecretExposure {
+  file: string;
+  /** Permission bits, octal ("644"). */
+  mode: string;
+  /** The config keys whose secrets the file holds or names. */
+  holds: string[];
+}
+
+/**
+ * Files holding secrets that users other than the owner can read: the config file when it
+ * has email.smtp.pass or names a TLS key, and the TLS key itself. The node runs anyway (an
+ * operator may have reasons) but says so at start.
+ */
+export function exposedSecrets(loaded: LoadedConfig): SecretExposure[] {
+  const c = loaded.config;
+  const holds = [...(c.email.smtp.pass ? ['email.smtp.pass'] : []), ...(c.dicom.tls.key ? ['dicom.tls.key'] : [])];
+  const files = [...(holds.length > 0 ? [{ file: loaded.file, holds }] : []), ...(c.dicom.tls.key ? [{ file: c.dicom.tls.key, holds: ['dicom.tls.key (the key itself)'] }] : [])];
+  return files.flatMap(({ file, holds }) => {
+    let mode: number;
+    try {
+      mode = statSync(file).mode & 0o777;
+    } catch {
+      // A missing key file is reported where it is read.
+      return [];
+    }
+    return (mode & 0o077) !== 0 ? [{ file, mode: mode.toString(8), holds }] : [];
+  });
 }

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { compilePattern } from '../series/selection.js';
+import { callerRuleProblem, parseCallerRule } from '../dicom/allowList.js';
 
 // AE titles: 1-16 characters of the default repertoire, no backslash (PS3.5 6.2, VR AE).
 const aeTitle = z
@@ -8,6 +9,13 @@ const aeTitle = z
   .max(16)
   .regex(/^[\x20-\x5b\x5d-\x7e]+$/, 'AE titles use printable ASCII without backslash')
   .refine((s) => s.trim().length > 0, 'AE title must not be blank');
+/** An allow-list entry: an AE title, optionally bound to an IP address ("CT1@10.0.0.5"). */
+const callingAeEntry = z.string().superRefine((entry, ctx) => {
+  const problem = callerRuleProblem(entry);
+  if (problem) return void ctx.addIssue({ code: 'custom', message: problem });
+  const result = aeTitle.safeParse(parseCallerRule(entry).aeTitle);
+  for (const issue of result.error?.issues ?? []) ctx.addIssue({ code: 'custom', message: issue.message });
+});
 const port = z.number().int().min(0).max(65535);
 const host = z.string().min(1);
 
@@ -29,9 +37,12 @@ const dicom = z
     aeTitle: aeTitle.default('ICH_TRIAGE'),
     host: host.default('0.0.0.0'),
     port: port.default(11112),
-    /** Empty: any calling AE title is accepted. */
-    allowedCallingAeTitles: z.array(aeTitle).default([]),
-    /** Empty: any source address. Otherwise the peer's IP must be listed. */
+    /**
+     * Empty: any calling AE title is accepted. Entries "AE" (from any address) or "AE@IP"
+     * (only from that address), see src/dicom/allowList.ts.
+     */
+    allowedCallingAeTitles: z.array(callingAeEntry).default([]),
+    /** Empty: any source address. Otherwise the peer's IP must be listed (whatever its AE title). */
     allowedCallingHosts: z.array(z.string().min(1)).default([]),
     maxAssociations: z.number().int().min(1).max(1024).default(16),
     maxPduLength: z.number().int().min(4096).max(4 * 1024 * 1024).default(131072),

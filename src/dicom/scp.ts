@@ -10,6 +10,7 @@ import { acceptedTransferSyntaxes, implementationClassUid, implementationVersion
 import { PduFramer, pDataPdu, type StoreCommand } from './pduFramer.js';
 import { cStoreResponse } from './commandSet.js';
 import { SocketFacade } from './socketFacade.js';
+import { checkCaller, normaliseAddress, parseCallerRule } from './allowList.js';
 
 const { Scp, Implementation, constants, responses } = dimse;
 const { PresentationContextResult, RejectResult, RejectSource, RejectReason, AbortSource, AbortReason } = constants;
@@ -58,7 +59,9 @@ export interface ScpOptions {
   aeTitle: string;
   host: string;
   port: number;
+  /** Entries "AE" or "AE@address" (src/dicom/allowList.ts); empty: any calling AE. */
   allowedCallingAeTitles: readonly string[];
+  /** Empty: any source address; checked in addition to the per-AE addresses. */
   allowedCallingHosts: readonly string[];
   maxAssociations: number;
   maxPduLength: number;
@@ -258,8 +261,10 @@ class IchScp extends Scp {
     if (this.info.calledAe !== o.aeTitle) {
       return { reason: `called AE title "${this.info.calledAe}" is not ours`, label: 'called_ae', result: permanent, source: RejectSource.ServiceUser, code: RejectReason.CalledAeNotRecognized };
     }
-    if (o.allowedCallingAeTitles.length > 0 && !o.allowedCallingAeTitles.includes(this.info.callingAe)) {
-      return { reason: `calling AE title "${this.info.callingAe}" is not allowed`, label: 'calling_ae', result: permanent, source: RejectSource.ServiceUser, code: RejectReason.CallingAeNotRecognized };
+    const caller = checkCaller(o.allowedCallingAeTitles.map(parseCallerRule), this.info.callingAe, this.info.peerAddress);
+    if (caller !== 'allowed') {
+      const reason = caller === 'unknown-ae' ? `calling AE title "${this.info.callingAe}" is not allowed` : `calling AE title "${this.info.callingAe}" is not allowed from ${normaliseAddress(this.info.peerAddress)}`;
+      return { reason, label: 'calling_ae', result: permanent, source: RejectSource.ServiceUser, code: RejectReason.CallingAeNotRecognized };
     }
     if (o.allowedCallingHosts.length > 0 && !o.allowedCallingHosts.includes(normaliseAddress(this.info.peerAddress))) {
       return { reason: `peer address ${this.info.peerAddress} is not allowed`, label: 'peer_address', result: permanent, source: RejectSource.ServiceUser, code: RejectReason.NoReasonGiven };
@@ -386,7 +391,3 @@ function acceptedTransferSyntax(association: Association, id: number): string | 
   return context.getResult() === PresentationContextResult.Accept ? context.getAcceptedTransferSyntaxUid() : undefined;
 }
 
-/** "::ffff:10.0.0.5" (IPv4 on a dual-stack socket) compares as "10.0.0.5". */
-export function normaliseAddress(address: string): string {
-  return address.startsWith('::ffff:') ? address.slice(7) : address;
-}
