@@ -8,6 +8,10 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { readFileSync } from 'node:fs';
 import ort from 'onnxruntime-node';
 import { initPixelDecoders } from '../dicom/pixels.js';
+import { lowerThreadPriority } from '../util/threadPriority.js';
+
+/** Niceness of worker threads; the main thread keeps the process's own. */
+const inferenceNiceness = 10;
 import { fileToTensor } from '../imaging/tensor.js';
 import { errorMessage } from '../errors.js';
 import { providerFailureReason, providerOption } from './providers.js';
@@ -27,6 +31,8 @@ import type {
 const setup = workerData as WorkerSetup;
 // Provider failures are caught and reported by the engine; onnxruntime's own console lines would only repeat them.
 ort.env.logLevel = 'fatal';
+// Inference yields to the main thread: accepting and acknowledging studies comes first.
+lowerThreadPriority(inferenceNiceness);
 const port = parentPort!;
 
 async function openSession(): Promise<{ session: ort.InferenceSession; ready: WorkerReady }> {
