@@ -1,8 +1,9 @@
 /**
  * A fast, allocation-light walk over the top-level elements of a Little Endian data set, for
  * the ingest hot path: it collects the string values of the tags asked for and stops at the
- * pixel data. Sequences are skipped (nested items are walked only to find their end). Every
- * length is checked against the bytes present, so hostile lengths cannot make it allocate.
+ * pixel data or once past the last tag asked for. Sequences are skipped (nested items are
+ * walked only to find their end). Every length is checked against the bytes present, so hostile
+ * lengths cannot make it allocate.
  */
 
 export const pixelDataTag = 0x7fe00010;
@@ -13,14 +14,18 @@ const sequenceDelimiterTag = 0xfffee0dd;
 const undefinedLength = 0xffffffff;
 
 /** VRs with a 2-byte reserved field and a 4-byte length in explicit VR (PS3.5 7.1.2). */
-const longVrs = new Set(['OB', 'OD', 'OF', 'OL', 'OV', 'OW', 'SQ', 'SV', 'UC', 'UN', 'UR', 'UT', 'UV']);
+export const longVrs = new Set(['OB', 'OD', 'OF', 'OL', 'OV', 'OW', 'SQ', 'SV', 'UC', 'UN', 'UR', 'UT', 'UV']);
 
 export class TruncatedError extends Error {}
 
 export interface ScanResult {
   /** Values by tag number, split on backslash, trailing padding removed. */
   values: Map<number, string[]>;
-  reachedPixelData: boolean;
+  /**
+   * The scan reached the pixel data or an element past every wanted tag (top-level elements
+   * ascend, PS3.5 7.1): nothing wanted lies further, so the bytes after need not be read.
+   */
+  complete: boolean;
 }
 
 /**
@@ -29,10 +34,11 @@ export interface ScanResult {
  */
 export function scanElements(buffer: Buffer, offset: number, explicitVr: boolean, wanted: ReadonlySet<number>): ScanResult {
   const values = new Map<number, string[]>();
+  const lastWanted = Math.max(0, ...wanted);
   let pos = offset;
   while (pos < buffer.length) {
     const el = readElementHeader(buffer, pos, explicitVr);
-    if (el.tag === pixelDataTag) return { values, reachedPixelData: true };
+    if (el.tag === pixelDataTag || el.tag > lastWanted) return { values, complete: true };
     pos = el.valueOffset;
     if (el.length === undefinedLength) {
       pos = skipUndefinedLength(buffer, pos, explicitVr, 0);
@@ -44,7 +50,7 @@ export function scanElements(buffer: Buffer, offset: number, explicitVr: boolean
     }
     pos += el.length;
   }
-  return { values, reachedPixelData: false };
+  return { values, complete: false };
 }
 
 interface ElementHeader {

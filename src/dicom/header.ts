@@ -1,3 +1,4 @@
+import { constants as zlibConstants, inflateRawSync } from 'node:zlib';
 import dcmjs from './dcmjs.js';
 import { scanElements, pixelDataTag } from './elementScan.js';
 import { TransferSyntax } from './uids.js';
@@ -25,9 +26,15 @@ export interface ParsedHeader {
   transferSyntaxUid?: string;
   /** From the file meta: the SOP class of files whose data set lacks one (RSNA). */
   mediaStorageSopClassUid?: string;
-  /** The pixel data tag was reached: every attribute before it was read. */
-  reachedPixelData: boolean;
+  /** Every attribute read here was found or is absent: a longer prefix would add nothing. */
+  complete: boolean;
 }
+
+/**
+ * Most bytes a deflated data set may inflate to while its header is read. dcmjs inflates a
+ * whole data set without a bound: a few MiB of deflated zeros sent as a C-STORE became GiBs.
+ */
+export const maxInflatedHeaderBytes = 64 * 1024 * 1024;
 
 const Tag = {
   ImageType: 0x00080008,
@@ -51,7 +58,7 @@ const metaTransferSyntax = 0x00020010;
 
 /**
  * Parses a Part 10 file's header up to (not including) the pixel data. Works on a prefix of
- * the file too: `reachedPixelData` says whether it was long enough. Throws on malformed input
+ * the file too: `complete` says whether it was long enough. Throws on malformed input
  * (TruncatedError when the prefix ends inside an element).
  */
 export function readHeader(file: Buffer): ParsedHeader {
@@ -63,21 +70,33 @@ export function readHeader(file: Buffer): ParsedHeader {
   const ts = meta.values.get(metaTransferSyntax)?.[0];
   if (!ts) throw new Error('file meta has no TransferSyntaxUID');
   const mediaStorageSopClassUid = nonEmpty(meta.values.get(metaSopClass)?.[0]);
-  if (ts === TransferSyntax.DeflatedExplicitVRLittleEndian || ts === '1.2.840.10008.1.2.2') {
-    return { ...readWithDcmjs(file, ts), mediaStorageSopClassUid };
-  }
-  const scan = scanElements(file, metaEnd, ts !== TransferSyntax.ImplicitVRLittleEndian, wanted);
-  return { transferSyntaxUid: ts, mediaStorageSopClassUid, reachedPixelData: scan.reachedPixelData, header: toHeader((tag) => scan.values.get(tag)) };
+  if (ts === '1.2.840.10008.1.2.2') return { ...readWithDcmjs(file, ts), mediaStorageSopClassUid };
+  const deflated = ts === TransferSyntax.DeflatedExplicitVRLittleEndian;
+  const dataSet = deflated ? inflateHeader(file.subarray(metaEnd)) : file;
+  const scan = scanElements(dataSet, deflated ? 0 : metaEnd, ts !== TransferSyntax.ImplicitVRLittleEndian, wanted);
+  return { transferSyntaxUid: ts, mediaStorageSopClassUid, complete: scan.complete, header: toHeader((tag) => scan.values.get(tag)) };
 }
 
-/** Deflated and big endian data sets: dcmjs reads the whole file. */
+/**
+ * Inflates what there is of a deflated data set (a prefix inflates to a prefix), up to
+ * maxInflatedHeaderBytes.
+ */
+function inflateHeader(deflated: Buffer): Buffer {
+  try {
+    return inflateRawSync(deflated, { finishFlush: zlibConstants.Z_SYNC_FLUSH, maxOutputLength: maxInflatedHeaderBytes });
+  } catch (err) {
+    throw new Error(`the deflated data set cannot be inflated within ${maxInflatedHeaderBytes} bytes: ${(err as Error).message}`, { cause: err });
+  }
+}
+
+/** Big endian data sets (retired; read by `classify`, never accepted by the SCP): dcmjs reads the whole file. */
 function readWithDcmjs(file: Buffer, ts: string): ParsedHeader {
   const ab = file.buffer.slice(file.byteOffset, file.byteOffset + file.byteLength) as ArrayBuffer;
   const d = dcmjs.data.DicomMessage.readFile(ab, { untilTag: '7FE00010', ignoreErrors: false, includeUntilTagValue: false }).dict;
   const hex = (tag: number) => tag.toString(16).toUpperCase().padStart(8, '0');
   return {
     transferSyntaxUid: ts,
-    reachedPixelData: hex(pixelDataTag) in d,
+    complete: hex(pixelDataTag) in d,
     header: toHeader((tag) => d[hex(tag)]?.Value?.map((x) => String(x).trim())),
   };
 }

@@ -1,11 +1,12 @@
 import { mkdirSync, readdirSync, rmSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
+import { open } from 'node:fs/promises';
 import { randomBytes, createHash } from 'node:crypto';
 import path from 'node:path';
 import type { IncomingInstance, StoreHandler, StoreRequestInfo } from '../dicom/scp.js';
 import { DicomStatus, type StoreOutcome } from '../dicom/status.js';
 import { fileMetaHeader } from '../dicom/part10.js';
 import { readHeader, type InstanceHeader } from '../dicom/header.js';
+import { TruncatedError } from '../dicom/elementScan.js';
 import { syncFileData, syncFolder, SpoolWriter } from './spoolWriter.js';
 import { SopClass } from '../dicom/uids.js';
 import { positionAlongNormal, tiltDegrees } from '../series/geometry.js';
@@ -25,6 +26,8 @@ export interface ReceiverOptions {
 
 /** Enough for the header of a CT slice; a longer header is read from the file. */
 const headerPrefixBytes = 16 * 1024;
+/** Most bytes read back from a spool file to find the header (docs/conformance.md, limits). */
+export const maxHeaderBytes = 16 * 1024 * 1024;
 
 /** Folder of the spool, relative to dataDir; files move from incoming/ into a folder per day. */
 export const spoolDir = 'spool';
@@ -195,16 +198,27 @@ class SpoolFile implements IncomingInstance {
     return mkdirSync(dir, { recursive: true, mode: 0o700 }) !== undefined;
   }
 
-  /** From the bytes kept while streaming; from the file when the header is longer than those. */
+  /**
+   * From the bytes kept while streaming; from the start of the file (at most maxHeaderBytes,
+   * so that a data set of any size is never read into memory whole) when the header is longer.
+   */
   private async parseHeader(): Promise<InstanceHeader> {
     try {
       const parsed = readHeader(Buffer.concat([this.meta, this.writer.prefix()]));
-      if (parsed.reachedPixelData) return parsed.header;
+      if (parsed.complete) return parsed.header;
     } catch {
-      // The prefix ended inside an element: the whole file decides below.
+      // The prefix ended inside an element: the longer read below decides.
     }
     await this.writer.finish(false);
-    return readHeader(await readFile(this.writer.tempPath)).header;
+    const start = await readStart(this.writer.tempPath, maxHeaderBytes);
+    try {
+      return readHeader(start).header;
+    } catch (err) {
+      if (err instanceof TruncatedError && start.length === maxHeaderBytes) {
+        throw new Error(`the attributes the node reads are not within the first ${maxHeaderBytes / (1024 * 1024)} MiB`, { cause: err });
+      }
+      throw err;
+    }
   }
 
   discard(reason: string): void {
@@ -258,6 +272,19 @@ function missingAttribute(h: InstanceHeader): string | undefined {
  */
 export function uidFileName(uid: string): string {
   return createHash('sha256').update(uid).digest('hex').slice(0, 40);
+}
+
+/** The first `max` bytes of a file (all of it when shorter). */
+async function readStart(file: string, max: number): Promise<Buffer> {
+  const handle = await open(file, 'r');
+  try {
+    const size = Math.min((await handle.stat()).size, max);
+    const buffer = Buffer.alloc(size);
+    const { bytesRead } = await handle.read(buffer, 0, size, 0);
+    return buffer.subarray(0, bytesRead);
+  } finally {
+    await handle.close();
+  }
 }
 
 function errorCode(err: unknown): string {
