@@ -1,5 +1,5 @@
 import { inflateRawSync } from 'node:zlib';
-import { pixelDataTag } from './elementScan.js';
+import { longVrs, pixelDataTag } from './elementScan.js';
 import { PixelDecodeError } from './pixelDecodeError.js';
 import { acceptedTransferSyntaxes, TransferSyntax } from './uids.js';
 
@@ -69,8 +69,6 @@ const itemTag = 0xfffee000;
 const itemDelimiterTag = 0xfffee00d;
 const sequenceDelimiterTag = 0xfffee0dd;
 const undefinedLength = 0xffffffff;
-/** VRs with a 2-byte reserved field and a 4-byte length in explicit VR (PS3.5 7.1.2). */
-const longVrs = new Set(['OB', 'OD', 'OF', 'OL', 'OV', 'OW', 'SQ', 'SV', 'UC', 'UN', 'UR', 'UT', 'UV']);
 const maxNesting = 32;
 /** Far above any CT slice (a 2048 x 2048 16-bit frame is 8 MiB); bounds a deflate bomb. */
 const maxInflatedBytes = 64 * 1024 * 1024;
