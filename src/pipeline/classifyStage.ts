@@ -1,5 +1,5 @@
 import path from 'node:path';
-import type { InferenceEngine } from '../inference/engine.js';
+import type { BatchResult, InferenceEngine } from '../inference/engine.js';
 import type { PendingSlice, SliceOutcome, SliceStore } from '../store/slices.js';
 import type { Logger } from '../log.js';
 
@@ -47,25 +47,7 @@ export class ClassifyStage {
       const byUid = new Map(batch.map((p) => [p.sopInstanceUid, p]));
       const items = batch.map((p) => ({ key: p.sopInstanceUid, path: path.join(this.dataDir, p.path) }));
       engine.classify(items).then(
-        (result) => {
-          const share = result.inferenceMs / Math.max(1, result.items.filter((r) => r.probs).length);
-          const outcomes: SliceOutcome[] = result.items.map((r) => ({
-            sopInstanceUid: r.key,
-            seriesUid: byUid.get(r.key)!.seriesUid,
-            probs: r.probs,
-            error: r.error,
-            preprocessMs: r.preprocessMs,
-            inferenceMs: r.probs ? share : 0,
-          }));
-          const now = this.now();
-          this.slices.record(outcomes, engine.contract.info, now);
-          for (const o of outcomes) {
-            if (o.error) this.log.warn({ sop: o.sopInstanceUid, series: o.seriesUid, reason: o.error }, 'slice could not be classified');
-          }
-          this.log.debug({ slices: outcomes.length, inferenceMs: Math.round(result.inferenceMs) }, 'batch classified');
-          const done = outcomes.map((o) => ({ latencyMs: now - byUid.get(o.sopInstanceUid)!.receivedAt, inferenceMs: o.inferenceMs }));
-          this.finish(batch, true, done);
-        },
+        (result) => this.commit(engine, batch, byUid, result),
         (err: unknown) => {
           // The rows stay 'received': the loop retries them after its idle period.
           this.log.error({ err, slices: batch.length }, 'inference batch failed');
@@ -74,6 +56,43 @@ export class ClassifyStage {
       );
     }
     return false;
+  }
+
+  /**
+   * Stores a batch's results. Runs outside the stage loop's try/catch (in a promise callback):
+   * a database that stays locked past busy_timeout made it throw an unhandled rejection, which
+   * ended the process. Now the batch is given up and its rows, still 'received', are retried.
+   */
+  private commit(engine: InferenceEngine, batch: PendingSlice[], byUid: Map<string, PendingSlice>, result: BatchResult): void {
+    let done: ClassifiedSlice[];
+    try {
+      const share = result.inferenceMs / Math.max(1, result.items.filter((r) => r.probs).length);
+      const outcomes: SliceOutcome[] = result.items.map((r) => ({
+        sopInstanceUid: r.key,
+        seriesUid: byUid.get(r.key)!.seriesUid,
+        probs: r.probs,
+        error: r.error,
+        preprocessMs: r.preprocessMs,
+        inferenceMs: r.probs ? share : 0,
+      }));
+      const now = this.now();
+      this.slices.record(outcomes, engine.contract.info, now);
+      for (const o of outcomes) {
+        if (o.error) this.log.warn({ sop: o.sopInstanceUid, series: o.seriesUid, reason: o.error }, 'slice could not be classified');
+      }
+      this.log.debug({ slices: outcomes.length, inferenceMs: Math.round(result.inferenceMs) }, 'batch classified');
+      done = outcomes.map((o) => ({ latencyMs: now - byUid.get(o.sopInstanceUid)!.receivedAt, inferenceMs: o.inferenceMs }));
+    } catch (err) {
+      this.log.error({ err, slices: batch.length }, 'cannot store the results of a batch; its slices will be classified again');
+      this.finish(batch, false, []);
+      return;
+    }
+    try {
+      this.finish(batch, true, done);
+    } catch (err) {
+      // What follows a batch (early alerts) failed; the decide stage still sees the results.
+      this.log.error({ err }, 'after-batch step failed');
+    }
   }
 
   private finish(batch: PendingSlice[], succeeded: boolean, done: ClassifiedSlice[]): void {

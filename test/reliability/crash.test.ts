@@ -1,12 +1,11 @@
 import { afterEach, expect, test } from 'vitest';
 import path from 'node:path';
-import type { TestDaemon } from '../helpers/daemon.js';
-import { storescu, storeResponses } from '../helpers/dcmtk.js';
 import { syntheticSeries, writeSlices, type Slice } from '../helpers/synthetic.js';
 import { decodeMail } from '../dispatch/mail.js';
 import { SopClass, eventually, receivedObjects } from '../dispatch/peers.js';
 import { node, pacsIn, scenarioConfig, seriesOutputs, smtpSink, tearDown, tempDir, urgentThresholds } from '../dispatch/harness.js';
 import { seededRandom } from './random.js';
+import { newSenderStats, sendUntilAcknowledged } from './sender.js';
 
 // kill -9 at random moments while 4 associations send 200 slices and while the node classifies,
 // decides and reports: every acknowledged instance is classified, every series decided once
@@ -17,24 +16,6 @@ afterEach(tearDown);
 const seed = Number(process.env['ICH_CRASH_SEED'] ?? 0x1c4) >>> 0;
 const associations = 4;
 const slicesPerSeries = 50;
-
-/**
- * A sender as a scanner or PACS behaves: storescu over the files not yet acknowledged, again
- * and again until every one has its Success (a file whose response was lost is sent again; the
- * node acknowledges the repeat and keeps the first copy).
- */
-async function sendUntilAcknowledged(d: TestDaemon, files: readonly string[], callingAe: string, stats: { attempts: number }): Promise<void> {
-  let pending = [...files];
-  while (pending.length > 0) {
-    stats.attempts++;
-    // A node being restarted refuses the connection: storescu fails and the loop tries again.
-    const r = await storescu({ port: d.port, callingAe }, pending, ['--no-halt']).catch(() => undefined);
-    const acknowledged = new Set(storeResponses(r?.output ?? '').filter((x) => x.status === 'Success').map((x) => x.file));
-    pending = pending.filter((f) => !acknowledged.has(f));
-    // A sender's retry pause, not a wait for an outcome.
-    if (pending.length > 0) await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-}
 
 test('SIGKILL at random moments during transfer, classification and dispatch: nothing acknowledged is lost, each series reported once', async () => {
   const random = seededRandom(seed);
@@ -47,9 +28,9 @@ test('SIGKILL at random moments during transfer, classification and dispatch: no
 
   const series: Slice[][] = Array.from({ length: associations }, () => syntheticSeries({ slices: slicesPerSeries, rows: 512, columns: 512 }));
   const files = series.map((s, i) => writeSlices(path.join(dir, `in${i}`), s, `s${i}-`));
-  const stats = { attempts: 0 };
+  const stats = newSenderStats();
   let sending = true;
-  const senders = Promise.all(files.map((f, i) => sendUntilAcknowledged(d, f, `SCANNER_${i}`, stats))).finally(() => (sending = false));
+  const senders = Promise.all(files.map((f, i) => sendUntilAcknowledged(d.port, f, `SCANNER_${i}`, stats))).finally(() => (sending = false));
 
   const settledAll = () => series.every((s) => {
     const { series: row, rows } = seriesOutputs(d, s[0]!.seriesUid);
@@ -121,7 +102,7 @@ test('SIGKILL at random moments during transfer, classification and dispatch: no
     seed: `0x${seed.toString(16)}`,
     kills: kills.length,
     killsBy: Object.fromEntries(['transfer', 'classify', 'idle wait', 'dispatch'].map((p) => [p, kills.filter((k) => k === p).length])),
-    storescuRuns: stats.attempts,
+    storescuRuns: stats.runs,
     slicesSent: all.length,
     instanceRows: instances.length,
     classified: [...byUid.values()].filter((s) => s === 'classified').length,
