@@ -179,9 +179,9 @@ export class Daemon {
         metrics.rejections.inc({ reason: outcome.status === 0xa700 ? 'out_of_resources' : 'cannot_understand' });
       }
     });
-    dicom.on('protocolError', (peer, reason) => {
+    dicom.on('protocolError', (peer, reason, port) => {
       metrics.rejections.inc({ reason: 'protocol' });
-      log.warn({ peer, reason }, 'connection dropped');
+      log.warn({ peer, port, reason }, 'connection dropped');
     });
 
     for (const loop of loops) loop.start();

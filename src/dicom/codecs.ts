@@ -74,6 +74,10 @@ export interface FrameGeometry {
 export async function decodeFrame(transferSyntaxUid: string, encoded: Uint8Array, g: FrameGeometry): Promise<Uint8Array> {
   const codec = codecBySyntax.get(transferSyntaxUid);
   if (!codec) throw new PixelDecodeError('unsupported-transfer-syntax', `transfer syntax ${transferSyntaxUid} is not compressed with a supported codec`);
+  if (codec === rle) {
+    const problem = rleProblem(encoded, g);
+    if (problem) throw new PixelDecodeError('corrupt-stream', `the RLE frame is corrupt (${problem})`);
+  }
   while (!usable) await initCodecs();
   const context = new Context({
     width: g.columns,
@@ -95,4 +99,51 @@ export async function decodeFrame(transferSyntaxUid: string, encoded: Uint8Array
     const detail = (err as Error).message;
     throw new PixelDecodeError('corrupt-stream', `the ${codec.name} codestream cannot be decoded (${transferSyntaxUid}; codec: ${detail})`, { cause: err });
   }
+}
+
+/**
+ * Checks an RLE Lossless frame (PS3.5 G.3) before decoding: the dcmjs-codecs decoder fills
+ * what a damaged frame lacks (a nonsense segment count, offsets past the end, truncated
+ * segments all came out as a full-size image of partly invented pixels). The header must name
+ * one segment per byte of a pixel, the first at offset 64, in order and inside the frame; each
+ * segment's PackBits runs must produce at least Rows x Columns bytes.
+ */
+export function rleProblem(frame: Uint8Array, g: FrameGeometry): string | undefined {
+  if (frame.length < 64) return `${frame.length} bytes, shorter than the 64-byte RLE header`;
+  const view = new DataView(frame.buffer, frame.byteOffset, frame.byteLength);
+  const segments = view.getUint32(0, true);
+  const expected = g.bitsAllocated / 8;
+  if (segments !== expected) return `${segments} segments; ${g.bitsAllocated}-bit grayscale has ${expected}`;
+  const offsets = Array.from({ length: segments }, (_, i) => view.getUint32(4 + 4 * i, true));
+  if (offsets[0] !== 64) return `first segment at offset ${offsets[0]}, not 64`;
+  const pixels = g.rows * g.columns;
+  for (let i = 0; i < segments; i++) {
+    const start = offsets[i]!;
+    const end = i + 1 < segments ? offsets[i + 1]! : frame.length;
+    if (end <= start || end > frame.length) return `segment ${i + 1} at offsets ${start}-${end} of a ${frame.length}-byte frame`;
+    const decoded = packBitsLength(frame, start, end, pixels);
+    if (decoded < pixels) return `segment ${i + 1} decodes to ${decoded} bytes; ${g.rows} x ${g.columns} pixels need ${pixels}`;
+  }
+  return undefined;
+}
+
+/** Bytes a PackBits run sequence produces (PS3.5 G.3.1), counting no further than `enough`. */
+function packBitsLength(b: Uint8Array, start: number, end: number, enough: number): number {
+  let out = 0;
+  for (let p = start; p < end && out < enough; ) {
+    const n = b[p]!;
+    if (n < 128) {
+      // A literal run of n + 1 bytes; one cut short by the segment's end counts what is there.
+      const take = Math.min(n + 1, end - p - 1);
+      out += take;
+      p += 1 + take;
+    } else if (n > 128) {
+      if (p + 1 >= end) break;
+      out += 257 - n;
+      p += 2;
+    } else {
+      p += 1;
+    }
+  }
+  return out;
 }

@@ -3,7 +3,7 @@
  * path reads, and the C-STORE response it writes, without a general-purpose parser in the way.
  */
 
-export const CommandField = { CStoreRQ: 0x0001, CStoreRSP: 0x8001 } as const;
+export const CommandField = { CStoreRQ: 0x0001, CStoreRSP: 0x8001, CEchoRQ: 0x0030 } as const;
 /** CommandDataSetType value meaning "no data set" (PS3.7 E.1). */
 export const noDataSet = 0x0101;
 

@@ -9,7 +9,7 @@ import { CommandField, noDataSet, parseCommand, type CommandFields } from './com
  * buffered.
  */
 
-const PduType = { AssociateRQ: 0x01, PDataTF: 0x04 } as const;
+const PduType = { AssociateRQ: 0x01, AssociateAC: 0x02, AssociateRJ: 0x03, PDataTF: 0x04, ReleaseRQ: 0x05, ReleaseRP: 0x06, Abort: 0x07 } as const;
 const pduHeaderLength = 6;
 const pdvHeaderLength = 6;
 
@@ -66,6 +66,8 @@ export class PduFramer {
   private commandParts: Buffer[] = [];
   private commandLength = 0;
   private store: StoreCommand | undefined;
+  /** An A-ASSOCIATE-RQ has been passed on: the association exists or is being negotiated. */
+  private associationRequested = false;
 
   constructor(
     private readonly limits: FramerLimits,
@@ -119,16 +121,36 @@ export class PduFramer {
     }
   }
 
+  /**
+   * What the stream stopped in the middle of, for a connection that closes there; undefined at
+   * a PDU boundary or after a violation (already reported).
+   */
+  incomplete(): string | undefined {
+    switch (this.state) {
+      case State.PduHeader:
+        return this.header.length > 0 ? `a PDU header (${this.header.length} of ${pduHeaderLength} bytes)` : undefined;
+      case State.ControlBody:
+        return `a PDU of type 0x${this.pduType.toString(16)} (${this.pduRemaining} bytes missing)`;
+      case State.PdvHeader:
+      case State.PdvValue:
+        return `a P-DATA-TF PDU (${this.pduRemaining} bytes missing)`;
+      default:
+        return undefined;
+    }
+  }
+
   private startPdu(header: Buffer): void {
     this.pduType = header[0]!;
     const length = header.readUInt32BE(2);
+    const outOfSequence = this.sequenceError(this.pduType);
+    if (outOfSequence) return this.fail(outOfSequence);
+    if (this.pduType === PduType.AssociateRQ) this.associationRequested = true;
     if (this.pduType === PduType.PDataTF) {
       if (length > this.limits.maxDataPdu) return this.fail(`P-DATA-TF PDU of ${length} bytes exceeds ${this.limits.maxDataPdu}`);
       this.pduRemaining = length;
       this.state = length === 0 ? State.PduHeader : State.PdvHeader;
       return;
     }
-    if (this.pduType < PduType.AssociateRQ || this.pduType > 0x07) return this.fail(`unknown PDU type 0x${this.pduType.toString(16)}`);
     if (length > this.limits.maxControlPdu) return this.fail(`PDU type 0x${this.pduType.toString(16)} of ${length} bytes exceeds ${this.limits.maxControlPdu}`);
     this.body = [Buffer.from(header)];
     this.bodyLength = header.length;
@@ -140,6 +162,21 @@ export class PduFramer {
       return;
     }
     this.state = State.ControlBody;
+  }
+
+  /**
+   * PDUs an SCP may receive in its state (PS3.8 9.2, state table): before the A-ASSOCIATE-RQ
+   * only that or an A-ABORT; never a second request, nor answers to requests an SCP does not
+   * make (dcmjs-dimse answered a second A-ASSOCIATE-RQ with another AC, an early A-RELEASE-RQ
+   * with an RP).
+   */
+  private sequenceError(type: number): string | undefined {
+    const name = `PDU type 0x${type.toString(16).padStart(2, '0')}`;
+    if (type < PduType.AssociateRQ || type > PduType.Abort) return `unknown ${name}`;
+    if (!this.associationRequested && type !== PduType.AssociateRQ && type !== PduType.Abort) return `${name} before an A-ASSOCIATE-RQ`;
+    if (this.associationRequested && type === PduType.AssociateRQ) return 'a second A-ASSOCIATE-RQ on the association';
+    if (type === PduType.AssociateAC || type === PduType.AssociateRJ || type === PduType.ReleaseRP) return `${name} answers a request an SCP never makes`;
+    return undefined;
   }
 
   private startPdv(header: Buffer): void {
@@ -190,9 +227,15 @@ export class PduFramer {
     } catch (err) {
       return this.fail(`malformed command set: ${(err as Error).message}`);
     }
-    if (fields.commandField !== CommandField.CStoreRQ) {
+    if (fields.commandField === CommandField.CEchoRQ) {
       this.handlers.forward(pDataPdu(this.pdvContext, 0x03, command));
       return;
+    }
+    // No other service is negotiated (PS3.7): dcmjs-dimse ignored unknown command fields
+    // without a word and answered others with defaults.
+    if (fields.commandField !== CommandField.CStoreRQ) {
+      const field = fields.commandField === undefined ? 'no CommandField' : `CommandField 0x${fields.commandField.toString(16).padStart(4, '0')}`;
+      return this.fail(`command with ${field}: this SCP performs C-STORE and C-ECHO only`);
     }
     const store: StoreCommand = {
       presentationContextId: this.pdvContext,

@@ -70,12 +70,13 @@ export interface ScpOptions {
 }
 
 export interface ScpEvents {
-  /** `code` is a short label for metrics: called_ae, calling_ae, peer_address, limit. */
+  /** `code` is a short label for metrics: protocol, called_ae, calling_ae, peer_address, limit. */
   associationRejected: [info: AssociationInfo, reason: string, code: string];
   associationAccepted: [info: AssociationInfo];
   associationClosed: [info: AssociationInfo, durationMs: number];
   stored: [info: StoreRequestInfo, outcome: StoreOutcome, bytes: number, durationMs: number];
-  protocolError: [peerAddress: string, reason: string];
+  /** `peerPort` tells connections from one address apart in the log. */
+  protocolError: [peerAddress: string, reason: string, peerPort?: number];
 }
 
 /**
@@ -122,7 +123,7 @@ export class DicomServer extends EventEmitter<ScpEvents> {
       ? tls.createServer({ cert: t.cert, key: t.key, ca: t.ca, requestCert: t.requireClientCert, rejectUnauthorized: t.requireClientCert }, onSocket)
       : net.createServer(onSocket);
     this.server.on('tlsClientError', (err: Error, socket: tls.TLSSocket) => {
-      this.emit('protocolError', socket.remoteAddress ?? '?', `TLS handshake failed: ${err.message}`);
+      this.emit('protocolError', socket.remoteAddress ?? '?', `TLS handshake failed: ${err.message}`, socket.remotePort);
     });
     await new Promise<void>((resolve, reject) => {
       this.server!.once('error', reject);
@@ -147,6 +148,7 @@ export class DicomServer extends EventEmitter<ScpEvents> {
   private accept(socket: net.Socket): void {
     socket.setNoDelay(true);
     const peerAddress = socket.remoteAddress ?? '?';
+    const peerPort = socket.remotePort;
     const timeoutMs = this.options.timeoutSeconds * 1000;
     // dcmjs-dimse sees the socket through a facade fed by our framer, which handles C-STORE
     // itself and checks every length field first.
@@ -155,6 +157,7 @@ export class DicomServer extends EventEmitter<ScpEvents> {
       server: this,
       id: this.nextId++,
       peerAddress,
+      peerPort,
       options: this.options,
       handler: this.handler,
       log: this.log,
@@ -162,12 +165,16 @@ export class DicomServer extends EventEmitter<ScpEvents> {
     const framer = new PduFramer(
       { maxDataPdu: Math.max(this.options.maxPduLength, 4 * 1024 * 1024), maxControlPdu: 1024 * 1024, maxCommand: 64 * 1024 },
       {
-        forward: (pdu) => facade.emit('data', pdu),
+        forward: (pdu) => {
+          if (pdu[0] === 0x01 && pdu.length >= 8) scp.protocolVersion = pdu.readUInt16BE(6);
+          if (pdu[0] === 0x07) scp.peerAborted(pdu[8] ?? 0, pdu[9] ?? 0);
+          facade.emit('data', pdu);
+        },
         storeBegin: (command) => scp.storeBegin(command),
         storeData: (bytes) => scp.storeData(bytes),
         storeEnd: () => scp.storeEnd(),
         violation: (reason) => {
-          this.emit('protocolError', peerAddress, reason);
+          this.emit('protocolError', peerAddress, reason, peerPort);
           scp.abortNow(reason);
         },
       },
@@ -175,11 +182,14 @@ export class DicomServer extends EventEmitter<ScpEvents> {
     socket.on('data', (chunk: Buffer) => framer.push(chunk));
     this.live.add(scp);
     scp.on('networkError', (err: Error) => {
-      this.emit('protocolError', peerAddress, err.message);
+      this.emit('protocolError', peerAddress, err.message, peerPort);
       socket.destroy();
     });
     socket.once('close', () => {
       this.live.delete(scp);
+      // A peer that goes away mid-PDU (a truncated PDU, a length field claiming more) is said so.
+      const incomplete = framer.incomplete();
+      if (incomplete) this.emit('protocolError', peerAddress, `connection closed inside ${incomplete}`, peerPort);
       scp.closed();
     });
   }
@@ -194,6 +204,7 @@ interface ScpContext {
   server: DicomServer;
   id: number;
   peerAddress: string;
+  peerPort: number | undefined;
   options: ScpOptions;
   handler: StoreHandler;
   log: Logger;
@@ -208,12 +219,14 @@ class IchScp extends Scp {
   private current: { instance: IncomingInstance; info: StoreRequestInfo; command: StoreCommand; started: number } | undefined;
   private readonly openedAt = Date.now();
   private accepted = false;
+  /** Of the A-ASSOCIATE-RQ, which dcmjs-dimse does not check (PS3.8 9.3.2: bit 0 set). */
+  protocolVersion = 1;
   private log: Logger;
 
   constructor(socket: SocketFacade, opts: ConstructorParameters<typeof Scp>[1], private readonly ctx: ScpContext) {
     super(socket as unknown as net.Socket, opts);
     this.info = { id: ctx.id, callingAe: '', calledAe: '', peerAddress: ctx.peerAddress };
-    this.log = ctx.log.child({ assoc: ctx.id, peer: ctx.peerAddress });
+    this.log = ctx.log.child({ assoc: ctx.id, peer: ctx.peerAddress, port: ctx.peerPort });
   }
 
   override associationRequested(association: Association): void {
@@ -258,6 +271,9 @@ class IchScp extends Scp {
   private policyRefusal(): { reason: string; label: string; result: number; source: number; code: number } | undefined {
     const o = this.ctx.options;
     const permanent = RejectResult.Permanent;
+    if ((this.protocolVersion & 1) === 0) {
+      return { reason: `protocol version 0x${this.protocolVersion.toString(16)} is not supported (bit 0 must be set)`, label: 'protocol', result: permanent, source: RejectSource.ServiceProviderAcse, code: RejectReason.ProtocolVersionNotSupported };
+    }
     if (this.info.calledAe !== o.aeTitle) {
       return { reason: `called AE title "${this.info.calledAe}" is not ours`, label: 'called_ae', result: permanent, source: RejectSource.ServiceUser, code: RejectReason.CalledAeNotRecognized };
     }
@@ -291,7 +307,7 @@ class IchScp extends Scp {
     const transferSyntaxUid = this.accepted && this.association ? acceptedTransferSyntax(this.association, command.presentationContextId) : undefined;
     if (!transferSyntaxUid) {
       const reason = `C-STORE on presentation context ${command.presentationContextId}, which was not accepted`;
-      this.ctx.server.emit('protocolError', this.ctx.peerAddress, reason);
+      this.ctx.server.emit('protocolError', this.ctx.peerAddress, reason, this.ctx.peerPort);
       this.abortNow(reason);
       return;
     }
@@ -345,6 +361,11 @@ class IchScp extends Scp {
     this.socket.write(pDataPdu(command.presentationContextId, 0x03, response));
   }
 
+  /** The peer sent an A-ABORT (PS3.8 9.3.8): whatever it had not been answered for is its to resend. */
+  peerAborted(source: number, reason: number): void {
+    this.log.warn({ reason: `A-ABORT from the peer (source ${source}, reason ${reason})` }, 'association aborted by the peer');
+  }
+
   /** Aborts the association at once (shutdown after the drain period). */
   abortNow(reason: string): void {
     this.log.warn({ reason }, 'association aborted');
@@ -355,8 +376,12 @@ class IchScp extends Scp {
   /** The socket closed: anything not yet complete was never acknowledged. */
   closed(): void {
     // An instance still arriving was never acknowledged; completing ones finish on their own.
-    this.current?.instance.discard('association closed before the data set was complete');
-    this.current = undefined;
+    if (this.current) {
+      const reason = 'association closed before the data set was complete';
+      this.log.warn({ sop: this.current.info.sopInstanceUid, reason }, 'incomplete instance discarded');
+      this.current.instance.discard(reason);
+      this.current = undefined;
+    }
     if (this.accepted) {
       const ms = Date.now() - this.openedAt;
       this.log.info({ ms }, 'association closed');

@@ -221,8 +221,8 @@ class SpoolFile implements IncomingInstance {
     }
   }
 
-  discard(reason: string): void {
-    this.context.log.warn({ sop: this.request.sopInstanceUid, reason }, 'incomplete instance discarded');
+  /** The SCP logs why, with the association's context. */
+  discard(): void {
     this.writer.remove();
   }
 
