@@ -7,6 +7,16 @@ export interface ReceivedMail {
   /** Date.now() when the message was accepted. */
   receivedAt: number;
   envelopeTo: string[];
+  /** The message came over TLS (implicit, or after STARTTLS). */
+  secure: boolean;
+}
+
+/** TLS for the sink: implicit (`secure`), or STARTTLS offered to plain connections. */
+export interface SmtpSinkTls {
+  key: Buffer;
+  cert: Buffer;
+  /** Implicit TLS from the first byte (SMTPS); otherwise STARTTLS is offered. */
+  secure: boolean;
 }
 
 export interface SmtpSink {
@@ -19,8 +29,8 @@ export interface SmtpSink {
   close(): Promise<void>;
 }
 
-/** Listens on `port` (0: any free one) on loopback; plain SMTP, no authentication. */
-export function startSmtpSink(port = 0, host = '127.0.0.1'): Promise<SmtpSink> {
+/** Listens on `port` (0: any free one) on loopback; plain SMTP unless `tls` is given, no authentication. */
+export function startSmtpSink(port = 0, host = '127.0.0.1', tls?: SmtpSinkTls): Promise<SmtpSink> {
   const messages: ReceivedMail[] = [];
   const waiters = new Set<() => void>();
   const sink = {
@@ -47,8 +57,9 @@ export function startSmtpSink(port = 0, host = '127.0.0.1'): Promise<SmtpSink> {
   };
   const server = new SMTPServer({
     authOptional: true,
-    // Plain SMTP on loopback: the node's STARTTLS handling is nodemailer's, not under test here.
-    disabledCommands: ['STARTTLS', 'AUTH'],
+    // Plain SMTP on loopback unless TLS is asked for (test/security/tls.test.ts).
+    disabledCommands: tls ? ['AUTH'] : ['STARTTLS', 'AUTH'],
+    ...(tls ? { key: tls.key, cert: tls.cert, secure: tls.secure } : {}),
     logger: false,
     closeTimeout: 1000,
     onData(stream, session, callback) {
@@ -59,7 +70,7 @@ export function startSmtpSink(port = 0, host = '127.0.0.1'): Promise<SmtpSink> {
           callback(Object.assign(new Error(sink.rejectWith.message), { responseCode: sink.rejectWith.code }));
           return;
         }
-        messages.push({ raw: Buffer.concat(chunks).toString('utf8'), receivedAt: Date.now(), envelopeTo: session.envelope.rcptTo.map((r) => r.address) });
+        messages.push({ raw: Buffer.concat(chunks).toString('utf8'), receivedAt: Date.now(), envelopeTo: session.envelope.rcptTo.map((r) => r.address), secure: session.secure });
         callback();
         for (const w of [...waiters]) w();
       });

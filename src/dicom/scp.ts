@@ -122,8 +122,13 @@ export class DicomServer extends EventEmitter<ScpEvents> {
     this.server = t
       ? tls.createServer({ cert: t.cert, key: t.key, ca: t.ca, requestCert: t.requireClientCert, rejectUnauthorized: t.requireClientCert }, onSocket)
       : net.createServer(onSocket);
+    // A peer that hangs up mid-handshake leaves no address on the TLS socket: the TCP socket
+    // under it (Node's `_parent`) keeps the one read here, when the connection came in.
+    this.server.on('connection', (raw: net.Socket) => void raw.remotePort);
     this.server.on('tlsClientError', (err: Error, socket: tls.TLSSocket) => {
-      this.emit('protocolError', socket.remoteAddress ?? '?', `TLS handshake failed: ${err.message}`, socket.remotePort);
+      const raw = (socket as unknown as { _parent?: net.Socket })._parent;
+      const reason = `TLS handshake failed: ${err.message.replace(/\s+$/, '')}`;
+      this.emit('protocolError', socket.remoteAddress ?? raw?.remoteAddress ?? '?', reason, socket.remotePort ?? raw?.remotePort);
     });
     await new Promise<void>((resolve, reject) => {
       this.server!.once('error', reject);

@@ -37,10 +37,14 @@ export function createMailer(email: EmailConfig): (message: MailMessage) => Prom
   };
 }
 
-/** 5xx replies refuse the message for good; 4xx replies and network errors are retried. */
+/**
+ * 5xx replies refuse the message for good; 4xx replies, network errors and TLS failures are
+ * retried. A server that answers STARTTLS with 500 (it offers no TLS today) is a TLS failure,
+ * not a refusal of the message: with requireTls the urgent email was failed after one attempt.
+ */
 export function smtpFailure(err: unknown): Delivery {
-  const code = (err as { responseCode?: number }).responseCode;
+  const { responseCode: code, code: kind } = err as { responseCode?: number; code?: string };
   const error = `smtp: ${errorMessage(err).split('\n')[0]}`;
-  if (code !== undefined && code >= 500) return { ok: false, transient: false, error, status: code };
+  if (code !== undefined && code >= 500 && kind !== 'ETLS') return { ok: false, transient: false, error, status: code };
   return { ok: false, transient: true, error, status: code ?? null };
 }
