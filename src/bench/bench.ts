@@ -3,6 +3,7 @@ import { hideBin } from 'yargs/helpers';
 import { defaultIngestDataDir, runIngestBench } from './ingest.js';
 import { defaultModelPath, runClassifyBench } from './classify.js';
 import { runReportBench } from './report.js';
+import { runLoadBench } from './load.js';
 
 /**
  * `npm run bench [-- --only NAME[,NAME]]`: runs the named benchmarks (all by default) and prints
@@ -15,6 +16,16 @@ const parts: Record<string, (args: BenchArgs) => Promise<unknown>> = {
     runClassifyBench({ modelPath: args.model ?? defaultModelPath(), dataDir: args.ingestData, threads: args.threads, log: (line) => process.stdout.write(`${line}\n`) }),
   report: (args) =>
     runReportBench({ rounds: args.rounds, dataDir: args.ingestData, modelPath: args.model ?? defaultModelPath(), idleSeconds: args.idleSeconds, log: (line) => process.stdout.write(`${line}\n`) }),
+  load: (args) =>
+    runLoadBench({
+      associations: args.loadAssociations,
+      slicesPerAssociation: args.loadSlices,
+      rows: args.loadSize,
+      modelPath: args.model ?? defaultModelPath(),
+      maxPdu: 131072,
+      waitForClassification: true,
+      log: (line) => process.stdout.write(`${line}\n`),
+    }),
 };
 
 interface BenchArgs {
@@ -24,6 +35,9 @@ interface BenchArgs {
   rounds: number;
   ingestData: string;
   idleSeconds: number;
+  loadAssociations: number;
+  loadSlices: number;
+  loadSize: number;
 }
 
 const args: BenchArgs = await yargs(hideBin(process.argv))
@@ -34,6 +48,9 @@ const args: BenchArgs = await yargs(hideBin(process.argv))
   .option('threads', { type: 'number', default: 0, describe: 'inference threads for the classify part; 0: all cores' })
   .option('ingest-data', { type: 'string', default: defaultIngestDataDir, describe: 'folder of real series for the ingest, classify and report parts' })
   .option('idle-seconds', { type: 'number', default: 2, describe: 'series.idleSeconds for the report part' })
+  .option('load-associations', { type: 'number', default: 8, describe: 'concurrent associations for the load part' })
+  .option('load-slices', { type: 'number', default: 300, describe: 'slices per association for the load part' })
+  .option('load-size', { type: 'number', default: 512, describe: 'rows and columns of the load part\'s synthetic slices' })
   .strict()
   .help()
   .parseAsync();

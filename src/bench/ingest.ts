@@ -139,7 +139,7 @@ async function nodeTarget(command: readonly string[], dir: string, durability: '
 }
 
 /** Resolves once no instance waits for classification (the pipeline is idle). */
-async function classificationDone(dbPath: string, timeoutMs = 300_000): Promise<void> {
+export async function classificationDone(dbPath: string, timeoutMs = 300_000): Promise<void> {
   const db = new Database(dbPath, { readonly: true, fileMustExist: true });
   try {
     const pending = db.prepare("SELECT count(*) FROM instances WHERE state = 'received'").pluck();

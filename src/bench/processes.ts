@@ -40,6 +40,8 @@ export function run(command: string, args: readonly string[]): Promise<string> {
 
 export interface RunningNode {
   port: number;
+  /** The HTTP port (/metrics, /healthz), from the ready line. */
+  httpPort: number | undefined;
   pid: number;
   stop(): Promise<void>;
 }
@@ -66,7 +68,8 @@ export function startNode(dir: string, config: Record<string, unknown>, command:
           // Keep draining stdout so the node never blocks on a full pipe.
           child.stdout.off('data', onData).resume();
           child.off('exit', onEarlyExit);
-          resolve({ port: entry.port, pid: child.pid!, stop: () => stopProcess(child) });
+          const http = entry.http as { port?: number } | undefined;
+          resolve({ port: entry.port, httpPort: http?.port, pid: child.pid!, stop: () => stopProcess(child) });
         }
       }
     };
