@@ -22,9 +22,10 @@ test('SIGKILL at random moments during transfer, classification and dispatch: no
   const dir = tempDir();
   const smtp = await smtpSink();
   const pacs = await pacsIn(dir, 'PACS');
-  // idleSeconds 5: longer than a restart, so no series is decided before all its slices are in
-  // (a late slice would make a second revision, and a second SR, by design).
-  const d = await node({ ...scenarioConfig({ pacs, smtpPort: smtp.port, thresholds: urgentThresholds }), series: { idleSeconds: 5 } });
+  // idleSeconds 8: well beyond a restart (~1-2 s, more on a loaded host), so no series is
+  // decided before all its slices are in (a late slice would make a second revision, and a
+  // second SR, by design).
+  const d = await node({ ...scenarioConfig({ pacs, smtpPort: smtp.port, thresholds: urgentThresholds }), series: { idleSeconds: 8 } });
 
   const series: Slice[][] = Array.from({ length: associations }, () => syntheticSeries({ slices: slicesPerSeries, rows: 512, columns: 512 }));
   const files = series.map((s, i) => writeSlices(path.join(dir, `in${i}`), s, `s${i}-`));
@@ -49,9 +50,10 @@ test('SIGKILL at random moments during transfer, classification and dispatch: no
     }
   };
   // While sending: a kill every 0.1-0.7 s (restarts included, the senders retry). Afterwards up
-  // to 6 more, 0.2-2.5 s apart, while the node classifies, decides and sends; then it finishes.
+  // to 10 more, 0.2-2.5 s apart, while the node classifies, waits for the series to go idle,
+  // decides and sends; then it finishes.
   const kills: string[] = [];
-  for (let after = 0; sending || (after < 6 && !settledAll()); ) {
+  for (let after = 0; sending || (after < 10 && !settledAll()); ) {
     const afterMs = Math.round(sending ? 100 + random() * 600 : 200 + random() * 2300);
     await new Promise((resolve) => setTimeout(resolve, afterMs));
     if (!sending) after++;
