@@ -138,6 +138,13 @@ class Pool<M extends { id: number }> {
     for (const job of this.queue.splice(0)) job.reject(new Error(reason));
   }
 
+  /** Resolves once no job is running, or after `ms`. */
+  async settled(ms: number): Promise<void> {
+    for (const deadline = Date.now() + ms; this.busy.size > 0 && Date.now() < deadline; ) {
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+  }
+
   private pump(): void {
     while (this.idle.length > 0 && this.queue.length > 0) {
       const worker = this.idle.pop()!;
@@ -168,6 +175,9 @@ class Pool<M extends { id: number }> {
 }
 
 type SessionReady = Extract<WorkerReady, { type: 'ready' }>;
+
+/** How long close() lets running batches finish before it terminates the workers. */
+const closeGraceMs = 10_000;
 
 /**
  * A pool of inference workers; `classify` runs a batch on the next free one. With preprocess
@@ -200,6 +210,7 @@ export class InferenceEngine {
             (w, id, job) => w.postMessage({ type: 'preprocess', id, items: job.items } satisfies PreprocessRequest),
             (job, m) => {
               if (m.type === 'error') return job.reject(new Error(m.message));
+              if (this.closed) return job.reject(new Error('inference engine closed'));
               job.prepared = m.items;
               this.sessions.submit(job);
             },
@@ -263,6 +274,10 @@ export class InferenceEngine {
     this.closed = true;
     this.preprocess?.drop('inference engine closed');
     this.sessions.drop('inference engine closed');
+    // A worker terminated inside session.run ended the whole process: onnxruntime-node's
+    // completion threw into the torn-down worker (terminate called after throwing
+    // 'Napi::Error', SIGABRT), seen on SIGTERM under load. Running batches finish first.
+    await Promise.all([this.sessions.settled(closeGraceMs), this.preprocess?.settled(closeGraceMs)]);
     await Promise.all([...this.sessions.workers, ...(this.preprocess?.workers ?? [])].map((w) => w.terminate()));
   }
 }
