@@ -1,8 +1,10 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import net from 'node:net';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { freePort } from '../util/ports.js';
+
+export { freePort };
 
 /** The package root: dist/bench/ sits two folders below it. */
 export const packageRoot = fileURLToPath(new URL('../../', import.meta.url));
@@ -15,16 +17,6 @@ export const nodeCommands = {
 /** dcmtk waits on Nagle and delayed ACKs unless told otherwise (DESIGN.md 5). */
 export const dcmtkEnv = { ...process.env, TCP_NODELAY: '1' };
 
-/** A port that was free a moment ago (for peers such as storescp that cannot take port 0). */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer().once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 /** Runs a command to its end; rejects with its output when it fails. */
 export function run(command: string, args: readonly string[]): Promise<string> {
