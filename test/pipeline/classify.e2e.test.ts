@@ -4,7 +4,7 @@ import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { startDaemon, mainJs, type LogLine, type TestDaemon } from '../helpers/daemon.js';
+import { startDaemon, mainJs, repoRoot, type LogLine, type TestDaemon } from '../helpers/daemon.js';
 import { storescu, storeResponses } from '../helpers/dcmtk.js';
 import { syntheticSeries, writeSlices } from '../helpers/synthetic.js';
 import { readNpyFloat32 } from '../helpers/npy.js';
@@ -101,7 +101,7 @@ test('kill -9 after half a series is acknowledged: after restart every acknowled
   expect(d.logs.filter(decidedLine(series[0]!.seriesUid))).toHaveLength(1);
 });
 
-const realSeries = '/work/shared/data/rsna-series';
+const realSeries = path.resolve(repoRoot, '../shared/data/rsna-series');
 test.skipIf(!existsSync(realSeries))('real RSNA series: 234 slices classified, 6 series decided', async () => {
   const d = await start({ series: { idleSeconds: 2 }, model: { threads: 2 } });
   const files = readdirSync(realSeries).flatMap((s) => readdirSync(path.join(realSeries, s)).map((f) => path.join(realSeries, s, f)));
