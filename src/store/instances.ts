@@ -57,7 +57,7 @@ export class InstanceStore {
    */
   readonly walFile: string | undefined;
 
-  constructor(private readonly db: Db) {
+  constructor(db: Db) {
     this.walFile = !db.memory && db.pragma('journal_mode', { simple: true }) === 'wal' ? `${db.name}-wal` : undefined;
     this.exists = db.prepare('SELECT 1 FROM instances WHERE sop_instance_uid = ?').pluck();
     this.insert = db.prepare(`INSERT INTO instances (sop_instance_uid, sop_class_uid, series_uid, study_uid,
