@@ -6,7 +6,7 @@ import type http from 'node:http';
 import type { Config } from './config/schema.js';
 import { exposedSecrets, loadConfig, type LoadedConfig } from './config/load.js';
 import { createLogger, type Logger } from './log.js';
-import { openDb, migrate, dbFileName, type Db } from './store/db.js';
+import { openDb, migrate, dbPath, type Db } from './store/db.js';
 import { InstanceStore } from './store/instances.js';
 import { SliceStore } from './store/slices.js';
 import { SeriesStore } from './store/series.js';
@@ -74,7 +74,7 @@ export class Daemon {
     }
     const metrics = createMetrics();
     mkdirSync(config.storage.dataDir, { recursive: true, mode: 0o700 });
-    const db = openDb(path.join(config.storage.dataDir, dbFileName));
+    const db = openDb(dbPath(config.storage.dataDir));
     const { from, to } = migrate(db);
     if (from !== to) log.info({ from, to }, 'database migrated');
 

@@ -1,8 +1,7 @@
 import type { CommandModule } from 'yargs';
 import { mkdirSync } from 'node:fs';
-import path from 'node:path';
 import { loadConfig } from '../config/load.js';
-import { openDb, migrate, dbFileName } from '../store/db.js';
+import { openDb, migrate, dbPath } from '../store/db.js';
 import type { GlobalArgs } from './commands.js';
 
 export const dbCommand: CommandModule<GlobalArgs, GlobalArgs> = {
@@ -13,7 +12,7 @@ export const dbCommand: CommandModule<GlobalArgs, GlobalArgs> = {
   handler: (args) => {
     const { config } = loadConfig(args.config);
     mkdirSync(config.storage.dataDir, { recursive: true, mode: 0o700 });
-    const db = openDb(path.join(config.storage.dataDir, dbFileName));
+    const db = openDb(dbPath(config.storage.dataDir));
     try {
       const { from, to } = migrate(db);
       process.stdout.write(from === to ? `schema is at version ${to}\n` : `migrated schema ${from} -> ${to}\n`);

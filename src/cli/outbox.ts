@@ -1,8 +1,6 @@
 import type { CommandModule } from 'yargs';
-import path from 'node:path';
-import { existsSync } from 'node:fs';
 import { loadConfig } from '../config/load.js';
-import { openDb, dbFileName } from '../store/db.js';
+import { openDb, existingDbPath } from '../store/db.js';
 import { OutboxStore, type OutboxRow } from '../store/outbox.js';
 import { statusName } from '../dicom/status.js';
 import { IchError } from '../errors.js';
@@ -29,9 +27,7 @@ export const outboxCommand: CommandModule<GlobalArgs, OutboxArgs> = {
       .option('state', { choices: ['pending', 'sent', 'failed'] as const, describe: 'list only rows in this state' }),
   handler: (args) => {
     const { config } = loadConfig(args.config);
-    const file = path.join(config.storage.dataDir, dbFileName);
-    if (!existsSync(file)) throw new IchError('NOT_FOUND', `no database at ${file}: the node has not run with this config yet`);
-    const db = openDb(file);
+    const db = openDb(existingDbPath(config.storage.dataDir));
     try {
       const outbox = new OutboxStore(db);
       if (args.action === 'list') {

@@ -1,9 +1,7 @@
 import type { CommandModule } from 'yargs';
-import path from 'node:path';
-import { existsSync } from 'node:fs';
 import Database from 'better-sqlite3';
 import { loadConfig } from '../config/load.js';
-import { dbFileName } from '../store/db.js';
+import { existingDbPath } from '../store/db.js';
 import { SeriesStore, type SeriesRow } from '../store/series.js';
 import type { SeriesResult } from '../series/result.js';
 import { orderSlices } from '../series/aggregate.js';
@@ -68,9 +66,7 @@ export const seriesCommand: CommandModule<GlobalArgs, SeriesArgs> = {
 
 function openReadOnly(configPath: string | undefined): SeriesStore {
   const { config } = loadConfig(configPath);
-  const file = path.join(config.storage.dataDir, dbFileName);
-  if (!existsSync(file)) throw new IchError('NOT_FOUND', `no database at ${file}: the node has not run with this config yet`);
-  return new SeriesStore(new Database(file, { readonly: true, fileMustExist: true }));
+  return new SeriesStore(new Database(existingDbPath(config.storage.dataDir), { readonly: true, fileMustExist: true }));
 }
 
 function seriesJson(row: SeriesRow) {

@@ -1,9 +1,8 @@
 import type { CommandModule } from 'yargs';
-import path from 'node:path';
 import { existsSync } from 'node:fs';
 import Database from 'better-sqlite3';
 import { loadConfig } from '../config/load.js';
-import { dbFileName } from '../store/db.js';
+import { dbPath } from '../store/db.js';
 import { statusFromDb } from '../store/status.js';
 import { freeMegabytes } from '../ingest/disk.js';
 import { IchError } from '../errors.js';
@@ -28,7 +27,7 @@ export const statusCommand: CommandModule<GlobalArgs, StatusArgs> = {
     } catch (err) {
       if (!(err instanceof IchError && err.code === 'DAEMON_NOT_RUNNING')) throw err;
       // The node is down: what the database says is still worth showing.
-      const file = path.join(config.storage.dataDir, dbFileName);
+      const file = dbPath(config.storage.dataDir);
       if (!existsSync(file)) throw err;
       const db = new Database(file, { readonly: true });
       try {

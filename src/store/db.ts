@@ -1,5 +1,5 @@
 import Database from 'better-sqlite3';
-import { readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
 import { IchError, errorMessage } from '../errors.js';
@@ -53,4 +53,16 @@ export function migrate(db: Db, dir = migrationsDir): { from: number; to: number
     }
   }
   return { from, to: Math.max(from, latest) };
+}
+
+/** The node's database file for a data directory. */
+export function dbPath(dataDir: string): string {
+  return path.join(dataDir, dbFileName);
+}
+
+/** The database file a command reads, which must exist: the node created it on its first run. */
+export function existingDbPath(dataDir: string): string {
+  const file = dbPath(dataDir);
+  if (!existsSync(file)) throw new IchError('NOT_FOUND', `no database at ${file}: the node has not run with this config yet`);
+  return file;
 }
