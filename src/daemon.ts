@@ -173,6 +173,7 @@ export class Daemon {
       metrics.instances.inc({ status: outcome.status === 0 ? 'success' : `0x${outcome.status.toString(16).padStart(4, '0')}` });
       if (outcome.status === 0) {
         metrics.bytes.inc(bytes);
+        classify.noteArrival();
         classifyLoop.wake();
         if (current().destinations.some((d) => d.forward)) dispatchLoop.wake();
       } else {
@@ -356,6 +357,7 @@ async function startModel(loaded: LoadedConfig, log: Logger): Promise<Model> {
       workers: engine.status.workers,
       preprocessors: engine.status.preprocessors,
       batchSize: engine.status.batchSize,
+      workerPriority: engine.status.priority,
       thresholds,
       demo: contract.info.demo,
     },

@@ -1,5 +1,5 @@
 import { describe, expect, it, beforeAll, afterAll } from 'vitest';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import ort from 'onnxruntime-node';
@@ -21,6 +21,14 @@ describe('inference engine (worker threads)', () => {
     engine = await InferenceEngine.start(contract, { providers: ['cpu'], threads: 2, batchSize: 4, deviceId: 0 });
   });
   afterAll(() => engine.close());
+
+  it('runs its workers as SCHED_IDLE: they yield a core at once to the main thread', () => {
+    expect(engine.status.priority).toBe('idle');
+    // /proc/<pid>/task/<tid>/sched: policy 5 is SCHED_IDLE; the main thread keeps policy 0.
+    const policies = readdirSync('/proc/self/task').map((tid) => Number(/^policy\s*:\s*(\d+)/m.exec(readFileSync(`/proc/self/task/${tid}/sched`, 'utf8'))?.[1]));
+    expect(policies.filter((p) => p === 5).length).toBeGreaterThanOrEqual(engine.status.workers);
+    expect(Number(/^policy\s*:\s*(\d+)/m.exec(readFileSync(`/proc/self/task/${process.pid}/sched`, 'utf8'))?.[1])).toBe(0);
+  });
 
   it('gives the probabilities of a direct onnxruntime run on the same tensors', async () => {
     const result = await engine.classify(files.map((f) => ({ key: f, path: f })), { wantTensors: true });

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { compilePattern } from '../series/selection.js';
 import { callerRuleProblem, parseCallerRule } from '../dicom/allowList.js';
+import { threadPriorities } from '../util/threadPriority.js';
 
 // AE titles: 1-16 characters of the default repertoire, no backslash (PS3.5 6.2, VR AE).
 const aeTitle = z
@@ -90,6 +91,8 @@ const model = z
     deviceId: z.number().int().min(0).max(63).default(0),
     /** Workers that only decode and preprocess; 0: chosen per provider (cpu none, GPUs cores - 1 up to 8). */
     preprocessWorkers: z.number().int().min(0).max(64).default(0),
+    /** Inference threads: idle (run only on cores nothing else wants), low (niceness 10) or normal. */
+    workerPriority: z.enum(threadPriorities).default('idle'),
     /** Per-class operating points overriding the model's own, e.g. {any: 0.3}. */
     thresholds: z.record(z.string(), z.number().min(0).max(1)).default({}),
   })

@@ -53,6 +53,8 @@ export interface IncomingInstance {
 /** The one seam between the network and the rest of the node. */
 export interface StoreHandler {
   begin(request: StoreRequestInfo): IncomingInstance;
+  /** The SCP has stopped: no begin() follows. */
+  close?(): Promise<void>;
 }
 
 export interface ScpOptions {
@@ -148,6 +150,7 @@ export class DicomServer extends EventEmitter<ScpEvents> {
     }
     for (const scp of this.live) scp.abortNow('node shutting down');
     await closed;
+    await this.handler.close?.();
   }
 
   private accept(socket: net.Socket): void {

@@ -2,6 +2,7 @@ import { Worker } from 'node:worker_threads';
 import os from 'node:os';
 import { IchError } from '../errors.js';
 import type { ProviderName } from '../config/schema.js';
+import type { ThreadPriority } from '../util/threadPriority.js';
 import type { ModelContract } from './contract.js';
 import type {
   BatchFailure,
@@ -26,6 +27,8 @@ export interface EngineOptions {
   deviceId: number;
   /** Workers that only preprocess, feeding the session workers; 0 or absent: chosen per provider. */
   preprocessWorkers?: number;
+  /** Scheduling priority of the workers' threads; absent: 'idle'. */
+  priority?: ThreadPriority;
 }
 
 export interface EngineStatus {
@@ -38,6 +41,8 @@ export interface EngineStatus {
   preprocessors: number;
   batchSize: number;
   sessionMs: number;
+  /** What the session workers' threads got (less than asked where the system refused). */
+  priority: ThreadPriority;
 }
 
 interface Job {
@@ -240,6 +245,7 @@ export class InferenceEngine {
       preprocessors: count,
       batchSize: options.batchSize > 0 ? options.batchSize : defaultBatchSize(first.provider),
       sessionMs: Math.max(...sessions.ready.map((r) => r.sessionMs)),
+      priority: sessions.ready[0]!.priority,
     };
     return new InferenceEngine(contract, status, sessions.workers, preprocessors);
   }
@@ -288,6 +294,8 @@ function workerSetup(contract: ModelContract, options: EngineOptions, role: Work
     modelPath: contract.path,
     providers,
     intraOpThreads,
+    batchSize: options.batchSize,
+    priority: options.priority ?? 'idle',
     deviceId: options.deviceId,
     input: contract.input,
     outputName: contract.outputName,

@@ -21,6 +21,7 @@ export async function startModel(model: Readonly<Config['model']>, configFile: s
     batchSize: model.batchSize,
     deviceId: model.deviceId,
     preprocessWorkers: model.preprocessWorkers,
+    priority: model.workerPriority,
   });
   return { contract, thresholds, engine };
 }

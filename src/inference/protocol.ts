@@ -1,6 +1,7 @@
 /** Messages between the main thread and an inference worker. */
 import type { ProviderName } from '../config/schema.js';
 import type { InputSpec } from '../imaging/types.js';
+import type { ThreadPriority } from '../util/threadPriority.js';
 
 export interface WorkerSetup {
   /**
@@ -12,6 +13,9 @@ export interface WorkerSetup {
   /** Tried in order; the first that starts is used. */
   providers: ProviderName[];
   intraOpThreads: number;
+  /** Slices per session.run as configured; 0: the provider's default. */
+  batchSize: number;
+  priority: ThreadPriority;
   deviceId: number;
   input: InputSpec & { name: string };
   outputName: string;
@@ -24,7 +28,8 @@ export interface ProviderAttempt {
 }
 
 export type WorkerReady =
-  | { type: 'ready'; provider: ProviderName; fallbacks: ProviderAttempt[]; sessionMs: number }
+  /** `priority`: the scheduling priority the worker's threads got (setThreadPriority). */
+  | { type: 'ready'; provider: ProviderName; fallbacks: ProviderAttempt[]; sessionMs: number; priority: ThreadPriority }
   | { type: 'failed'; attempts: ProviderAttempt[] }
   | { type: 'preprocessing' };
 

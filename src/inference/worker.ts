@@ -8,13 +8,11 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { readFileSync } from 'node:fs';
 import ort from 'onnxruntime-node';
 import { initPixelDecoders } from '../dicom/pixels.js';
-import { lowerThreadPriority } from '../util/threadPriority.js';
-
-/** Niceness of worker threads; the main thread keeps the process's own. */
-const inferenceNiceness = 10;
+import { setThreadPriority } from '../util/threadPriority.js';
 import { fileToTensor } from '../imaging/tensor.js';
 import { errorMessage } from '../errors.js';
 import { providerFailureReason, providerOption } from './providers.js';
+import { defaultBatchSize } from './engine.js';
 import type {
   BatchFailure,
   BatchItem,
@@ -32,7 +30,7 @@ const setup = workerData as WorkerSetup;
 // Provider failures are caught and reported by the engine; onnxruntime's own console lines would only repeat them.
 ort.env.logLevel = 'fatal';
 // Inference yields to the main thread: accepting and acknowledging studies comes first.
-lowerThreadPriority(inferenceNiceness);
+const priority = setThreadPriority(setup.priority);
 const port = parentPort!;
 
 async function openSession(): Promise<{ session: ort.InferenceSession; ready: WorkerReady }> {
@@ -46,13 +44,34 @@ async function openSession(): Promise<{ session: ort.InferenceSession; ready: Wo
         interOpNumThreads: 1,
         graphOptimizationLevel: 'all',
       });
+      await warmUp(session, provider).catch(async (err: unknown) => {
+        await session.release();
+        throw err;
+      });
       const sessionMs = performance.now() - started;
-      return { session, ready: { type: 'ready', provider, fallbacks: attempts, sessionMs } };
+      return { session, ready: { type: 'ready', provider, fallbacks: attempts, sessionMs, priority } };
     } catch (err) {
       attempts.push({ provider, reason: providerFailureReason(provider, errorMessage(err)) });
     }
   }
   throw attempts;
+}
+
+/**
+ * One full batch of zeros before the worker says it is ready. The first session.run allocates
+ * its buffers and picks kernels (tens of milliseconds on a CPU, seconds on some GPUs): without
+ * this the first study after a start waits for it. A provider that opens a session but cannot
+ * run it (or a model whose batch size is fixed) fails here, at start, with the reason.
+ */
+async function warmUp(session: ort.InferenceSession, provider: WorkerSetup['providers'][number]): Promise<void> {
+  const batch = setup.batchSize > 0 ? setup.batchSize : defaultBatchSize(provider);
+  const { size, windows } = setup.input;
+  const zeros = new Float32Array(batch * windows.length * size * size);
+  try {
+    await session.run({ [setup.input.name]: new ort.Tensor('float32', zeros, [batch, windows.length, size, size]) });
+  } catch (err) {
+    throw new Error(`a warm-up run of ${batch} slices failed: ${errorMessage(err)}`, { cause: err });
+  }
 }
 
 /** Each file as a model input, or the reason it cannot be one. */

@@ -1,6 +1,6 @@
 import { mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { open } from 'node:fs/promises';
-import { randomBytes, createHash } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import path from 'node:path';
 import type { IncomingInstance, StoreHandler, StoreRequestInfo } from '../dicom/scp.js';
 import { DicomStatus, type StoreOutcome } from '../dicom/status.js';
@@ -8,6 +8,7 @@ import { fileMetaHeader } from '../dicom/part10.js';
 import { readHeader, type InstanceHeader } from '../dicom/header.js';
 import { TruncatedError } from '../dicom/elementScan.js';
 import { syncFileData, syncFolder, SpoolWriter } from './spoolWriter.js';
+import { TempFiles, type TempFile } from './tempFiles.js';
 import { SopClass } from '../dicom/uids.js';
 import { positionAlongNormal, tiltDegrees } from '../series/geometry.js';
 import type { InstanceStore, NewInstance } from '../store/instances.js';
@@ -40,19 +41,32 @@ const incomingDir = path.join(spoolDir, 'incoming');
  */
 export class SpoolReceiver implements StoreHandler {
   private readonly context: SpoolContext;
+  private readonly tempFiles: TempFiles;
 
   constructor(options: ReceiverOptions, instances: InstanceStore, log: Logger) {
     const incoming = path.join(options.dataDir, incomingDir);
     mkdirSync(incoming, { recursive: true, mode: 0o700 });
     removeUnacknowledged(incoming, log);
     this.context = { options, instances, log, now: options.now ?? Date.now, knownDirs: new Set() };
+    this.tempFiles = new TempFiles(incoming);
   }
 
   begin(request: StoreRequestInfo): IncomingInstance {
     if (this.context.options.diskLow()) {
       return refused({ status: DicomStatus.OutOfResources, comment: 'free disk space is below storage.minFreeMb' });
     }
-    return new SpoolFile(request, this.context);
+    let file: TempFile;
+    try {
+      file = this.tempFiles.take();
+    } catch (err) {
+      return refused({ status: DicomStatus.OutOfResources, comment: `cannot store spool file: ${errorCode(err)}` });
+    }
+    return new SpoolFile(request, this.context, file);
+  }
+
+  /** Deletes the spare temporary files (after the SCP has stopped). */
+  close(): Promise<void> {
+    return this.tempFiles.close();
   }
 }
 
@@ -95,6 +109,7 @@ class SpoolFile implements IncomingInstance {
   constructor(
     private readonly request: StoreRequestInfo,
     private readonly context: SpoolContext,
+    file: TempFile,
   ) {
     this.meta = fileMetaHeader({
       sopClassUid: request.sopClassUid,
@@ -102,8 +117,7 @@ class SpoolFile implements IncomingInstance {
       transferSyntaxUid: request.transferSyntaxUid,
       sourceAeTitle: request.association.callingAe,
     });
-    const tempPath = path.join(context.options.dataDir, incomingDir, `${randomBytes(12).toString('hex')}.part`);
-    this.writer = new SpoolWriter(tempPath, this.meta, headerPrefixBytes);
+    this.writer = new SpoolWriter(file, this.meta, headerPrefixBytes);
   }
 
   write(bytes: Buffer): void {

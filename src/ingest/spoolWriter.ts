@@ -1,9 +1,10 @@
 import { closeSync, fdatasync, fsync, openSync, renameSync, mkdirSync, rmSync, writeSync, writevSync } from 'node:fs';
 import path from 'node:path';
+import type { TempFile } from './tempFiles.js';
 
 /**
- * Writes one spool file: a temporary name, the data set appended as it arrives, then fsync
- * (when asked) and a rename into place.
+ * Writes one spool file: a temporary file (opened ahead, see TempFiles), the data set appended
+ * as it arrives, then fsync (when asked) and a rename into place.
  *
  * Writes, the rename and the close are synchronous, page-cache operations of well under a
  * millisecond each: a trip through libuv's thread pool costs two thread wake-ups per call, and on
@@ -13,6 +14,7 @@ import path from 'node:path';
  */
 export class SpoolWriter {
   private fd: number | undefined;
+  readonly tempPath: string;
   private pending: Buffer[] = [];
   private pendingBytes = 0;
   private readonly prefixParts: Buffer[] = [];
@@ -23,16 +25,13 @@ export class SpoolWriter {
   error: NodeJS.ErrnoException | undefined;
 
   constructor(
-    readonly tempPath: string,
+    file: TempFile,
     head: Buffer,
     private readonly prefixBytes: number,
-    private readonly flushBytes = 1024 * 1024,
+    private readonly flushBytes = 64 * 1024,
   ) {
-    try {
-      this.fd = openSync(tempPath, 'wx', 0o600);
-    } catch (err) {
-      this.error = err as NodeJS.ErrnoException;
-    }
+    this.tempPath = file.path;
+    this.fd = file.fd;
     this.pending.push(head);
     this.pendingBytes = head.length;
   }

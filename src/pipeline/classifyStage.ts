@@ -2,6 +2,7 @@ import path from 'node:path';
 import type { BatchResult, InferenceEngine } from '../inference/engine.js';
 import type { PendingSlice, SliceOutcome, SliceStore } from '../store/slices.js';
 import type { Logger } from '../log.js';
+import type { StageResult } from './loop.js';
 
 /** Per classified slice: from storage to stored probabilities, and its share of session.run. */
 export interface ClassifiedSlice {
@@ -10,11 +11,25 @@ export interface ClassifiedSlice {
 }
 
 /**
+ * While slices stream in, a partial batch waits up to this long for the next slice. A sender
+ * delivers a CT slice every few milliseconds; a pause this long means the transfer ended.
+ */
+export const coalesceMs = 50;
+
+/**
  * Received slices -> inference workers -> slice_results. Keeps every free worker fed with a
  * batch of the oldest pending slices; results are committed per batch.
+ *
+ * While a transfer streams in, only full batches go: a free worker would otherwise take each
+ * slice as it lands, and per-slice batches cost the main thread a query, a message and a commit
+ * each, time taken from acknowledging the sender. The partial batch at the end goes once no
+ * slice has come for `coalesceMs`.
  */
 export class ClassifyStage {
   private readonly inFlight = new Set<string>();
+  /** Slices stored and not yet handed to a worker, as far as this stage knows. */
+  private undispatched = 0;
+  private lastArrival = -Infinity;
 
   constructor(
     private engine: InferenceEngine,
@@ -34,15 +49,28 @@ export class ClassifyStage {
     return this.inFlight.size;
   }
 
-  async runOnce(): Promise<boolean> {
+  /** A slice was stored (the SCP acknowledged it). */
+  noteArrival(): void {
+    this.undispatched++;
+    this.lastArrival = this.now();
+  }
+
+  async runOnce(): Promise<StageResult> {
     const engine = this.engine;
     const free = engine.freeWorkers;
     if (free === 0) return false;
     const batchSize = engine.status.batchSize;
+    const sinceArrival = this.now() - this.lastArrival;
+    const streaming = sinceArrival < coalesceMs;
+    if (streaming && this.undispatched < batchSize) return coalesceMs - sinceArrival;
     const pending = this.slices.nextPending(batchSize * free + this.inFlight.size).filter((p) => !this.inFlight.has(p.sopInstanceUid));
-    if (pending.length === 0) return false;
-    for (let i = 0; i < pending.length && i / batchSize < free; i += batchSize) {
-      const batch = pending.slice(i, i + batchSize);
+    const batches: PendingSlice[][] = [];
+    for (let i = 0; i < pending.length && batches.length < free; i += batchSize) batches.push(pending.slice(i, i + batchSize));
+    const last = batches.at(-1);
+    if (streaming && last && last.length < batchSize) batches.pop();
+    const dispatched = batches.reduce((n, b) => n + b.length, 0);
+    this.undispatched = pending.length - dispatched;
+    for (const batch of batches) {
       for (const p of batch) this.inFlight.add(p.sopInstanceUid);
       const byUid = new Map(batch.map((p) => [p.sopInstanceUid, p]));
       const items = batch.map((p) => ({ key: p.sopInstanceUid, path: path.join(this.dataDir, p.path) }));
@@ -55,7 +83,7 @@ export class ClassifyStage {
         },
       );
     }
-    return false;
+    return streaming && this.undispatched > 0 ? coalesceMs - sinceArrival : false;
   }
 
   /**

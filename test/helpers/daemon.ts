@@ -1,6 +1,6 @@
 // Starts the real node (`node dist/cli/main.js serve`) as a child process on free ports in a temp dir, for black-box tests.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -12,6 +12,15 @@ export const mainJs = path.join(repoRoot, 'dist/cli/main.js');
 export const tinyModel = path.join(repoRoot, 'test/fixtures/models/tiny-ich.onnx');
 /** The log line that says the SCP accepts associations. */
 export const readyMessage = 'DICOM SCP listening';
+
+/**
+ * Temporary spool files holding bytes: what a refused or cut-off instance would have left.
+ * The node keeps a few empty temporaries open ahead of need; those are not counted.
+ */
+export function partialSpoolFiles(dataDir: string): string[] {
+  const dir = path.join(dataDir, 'spool', 'incoming');
+  return readdirSync(dir).filter((f) => statSync(path.join(dir, f)).size > 0);
+}
 
 /** One pino JSON line from the node's stdout. */
 export interface LogLine {

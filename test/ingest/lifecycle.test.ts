@@ -1,7 +1,7 @@
 import { afterEach, expect, test } from 'vitest';
-import { readdirSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { startDaemon, type LogLine, type TestDaemon } from '../helpers/daemon.js';
+import { partialSpoolFiles, startDaemon, type LogLine, type TestDaemon } from '../helpers/daemon.js';
 import { startTool, storescu, storescuArgs, storeResponses } from '../helpers/dcmtk.js';
 import { dataSetOf, syntheticSeries, writeSlices } from '../helpers/synthetic.js';
 
@@ -88,7 +88,7 @@ test.each(interruptions)('%s during a transfer: every acknowledged instance is o
     expect(row, file).toBeDefined();
     expect(dataSetOf(readFileSync(path.join(d.dataDir, row!.path))).equals(slice.dataSet)).toBe(true);
   }
-  expect(readdirSync(path.join(d.dataDir, 'spool', 'incoming'))).toEqual([]);
+  expect(partialSpoolFiles(d.dataDir)).toEqual([]);
 });
 
 test('SIGTERM lets an association in flight finish within the drain time', async () => {

@@ -1,8 +1,8 @@
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
-import { startDaemon, type TestDaemon } from '../helpers/daemon.js';
+import { partialSpoolFiles, startDaemon, type TestDaemon } from '../helpers/daemon.js';
 import { echoscu, storescu, storeResponses } from '../helpers/dcmtk.js';
 import { commandSet, cStoreRq, pDataTf, PduType, RawPeer, VerificationSopClass } from '../helpers/rawPeer.js';
 import { CtImageStorage, dataSetOf, ExplicitVRLittleEndian, newUid, SecondaryCaptureStorage, syntheticSeries, syntheticSlice, writeSlices } from '../helpers/synthetic.js';
@@ -136,7 +136,7 @@ describe('C-STORE refusals and special cases', () => {
     expect(countRows(good.sopInstanceUid)).toBe(1);
     await daemon.waitForLog((l) => l.msg === 'instance refused' && l.sop === garbageUid && String(l.reason).startsWith('unreadable data set'));
     // Nothing of the refused instances is left in the spool.
-    expect(readdirSync(path.join(daemon.dataDir, 'spool', 'incoming'))).toEqual([]);
+    expect(partialSpoolFiles(daemon.dataDir)).toEqual([]);
     await echoSucceeds();
   });
 
@@ -174,7 +174,7 @@ describe('C-STORE refusals and special cases', () => {
     await peer.closed;
     await daemon.waitForLog((l) => l.msg === 'incomplete instance discarded' && l.sop === slice.sopInstanceUid);
     expect(countRows(slice.sopInstanceUid)).toBe(0);
-    expect(readdirSync(path.join(daemon.dataDir, 'spool', 'incoming'))).toEqual([]);
+    expect(partialSpoolFiles(daemon.dataDir)).toEqual([]);
     await echoSucceeds();
   });
 
@@ -251,7 +251,7 @@ test('free disk space under storage.minFreeMb: 0xA700, logged, nothing kept', as
     await full.waitForLog((l) => l.msg === 'instance refused' && l.sop === slice.sopInstanceUid && String(l.reason).includes('minFreeMb'));
     const db = full.openDb();
     expect(db.prepare('SELECT count(*) FROM instances').pluck().get()).toBe(0);
-    expect(readdirSync(path.join(full.dataDir, 'spool', 'incoming'))).toEqual([]);
+    expect(partialSpoolFiles(full.dataDir)).toEqual([]);
   } finally {
     await full.cleanup();
   }

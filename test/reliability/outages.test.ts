@@ -1,9 +1,9 @@
 import { afterEach, expect, test } from 'vitest';
 import { execFile, spawn } from 'node:child_process';
 import { promisify } from 'node:util';
-import { mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { repoRoot, type TestDaemon } from '../helpers/daemon.js';
+import { partialSpoolFiles, repoRoot, type TestDaemon } from '../helpers/daemon.js';
 import { syntheticSeries, writeSlices, type Slice } from '../helpers/synthetic.js';
 import { SopClass, eventually, receivedObjects } from '../dispatch/peers.js';
 import { deferCleanup, node, pacsIn, scenarioConfig, seriesOutputs, settled, smtpSink, tearDown, tempDir, urgentThresholds } from '../dispatch/harness.js';
@@ -97,7 +97,7 @@ test('the database locked by another process past busy_timeout: C-STOREs wait, t
   const retriedBatches = d.logs.filter((l) => l.msg === 'cannot store the results of a batch; its slices will be classified again').length;
   expect(retriedBatches).toBeGreaterThanOrEqual(1);
   // Nothing left half-written; one row per instance.
-  expect(readdirSync(path.join(d.dataDir, 'spool', 'incoming'))).toEqual([]);
+  expect(partialSpoolFiles(d.dataDir)).toEqual([]);
   console.log(
     `database busy: lock held 16 s mid-transfer; responses ${JSON.stringify(Object.fromEntries(stats.statuses))}; ` +
       `${refused.length} C-STOREs refused 0xA700; ${retriedBatches} classification batches retried; ${series.length} slices classified, series decided`,
@@ -127,7 +127,7 @@ test.skipIf(!asRoot)('the disk full for real (ENOSPC on a tmpfs, no watermark): 
   const stats = newSenderStats();
   const sending = sendUntilAcknowledged(d.port, files, 'SCANNER', stats);
   await d.waitForLog((l) => l.msg === 'instance refused' && String(l.reason).includes('ENOSPC'), 60_000);
-  expect(readdirSync(path.join(dataDir, 'spool', 'incoming'))).toEqual([]);
+  expect(partialSpoolFiles(dataDir)).toEqual([]);
   rmSync(path.join(mount, 'ballast'));
   await sending;
   const c = await allDecided(d, [series]);
@@ -137,7 +137,7 @@ test.skipIf(!asRoot)('the disk full for real (ENOSPC on a tmpfs, no watermark): 
   expect(stats.statuses.get('Refused: OutOfResources')).toBeGreaterThanOrEqual(1);
   const reasons = new Set(d.logs.filter((l) => l.msg === 'instance refused').map((l) => String(l.reason)));
   for (const r of reasons) expect(r).toMatch(/^(cannot store spool file: ENOSPC|cannot record instance: .*(full|disk))/);
-  expect(readdirSync(path.join(dataDir, 'spool', 'incoming'))).toEqual([]);
+  expect(partialSpoolFiles(dataDir)).toEqual([]);
   console.log(`disk full: responses ${JSON.stringify(Object.fromEntries(stats.statuses))}; reasons ${JSON.stringify([...reasons])}; ${series.length} slices classified after space came back`);
 }, 180_000);
 if (!asRoot) console.warn('skipped: the disk-full test needs root to mount a tmpfs');
