@@ -9,8 +9,9 @@ import type { TempFile } from './tempFiles.js';
  * Writes, the rename and the close are synchronous, page-cache operations of well under a
  * millisecond each: a trip through libuv's thread pool costs two thread wake-ups per call, and on
  * a busy machine each wake-up waits for a core, which made an asynchronous spool several times
- * slower than the disk. Bytes are gathered until `flushBytes` and written in one call, so a CT
- * slice is one write; only fsync, which waits for the disk, goes through the thread pool.
+ * slower than the disk. Bytes are written once `flushBytes` have gathered (a socket read is
+ * 64 KiB), so the copy into the page cache happens while the sender is still sending rather
+ * than after its last byte; only fsync, which waits for the disk, goes through the thread pool.
  */
 export class SpoolWriter {
   private fd: number | undefined;
