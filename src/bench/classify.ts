@@ -6,7 +6,8 @@ import ort from 'onnxruntime-node';
 import { loadModelContract } from '../inference/contract.js';
 import { loadConfig } from '../config/load.js';
 import { exampleConfigPath } from '../cli/context.js';
-import { defaultBatchSize } from '../inference/engine.js';
+import { Worker } from 'node:worker_threads';
+import { defaultBatchSize, workerPlan } from '../inference/engine.js';
 import { providerOption } from '../inference/providers.js';
 import type { ProviderName } from '../config/schema.js';
 import { packageRoot, run, startNode, freePort } from './processes.js';
@@ -42,6 +43,9 @@ export async function runClassifyBench(o: ClassifyBenchOptions): Promise<Classif
     const files = inputFiles(o.dataDir, work, o.log);
     const raw = await rawThroughput({ modelPath: o.modelPath, channels: contract.input.windows.length, size: contract.input.size, threads, slices: files.length, provider: 'cpu', batch: defaultBatchSize('cpu') });
     o.log(`raw ONNX: ${raw.toFixed(1)} slices/s (${contract.info.name} ${contract.info.version}, 1 session, ${threads} threads, batch ${defaultBatchSize('cpu')})`);
+    const plan = workerPlan(['cpu'], threads);
+    const rawPlan = await rawThroughputOfPlan({ modelPath: o.modelPath, channels: contract.input.windows.length, size: contract.input.size, threads: plan.intraOpThreads, slices: files.length, provider: 'cpu', batch: defaultBatchSize('cpu'), workers: plan.workers });
+    o.log(`raw ONNX in the node's layout: ${rawPlan.toFixed(1)} slices/s (${plan.workers} sessions x ${plan.intraOpThreads} thread(s), running at once)`);
 
     const httpPort = await freePort();
     const node = await startNode(path.join(work, 'node'), {
@@ -68,7 +72,7 @@ export async function runClassifyBench(o: ClassifyBenchOptions): Promise<Classif
       const e2e = files.length / seconds;
       const result = { slices: files.length, rawSlicesPerSecond: raw, endToEndSlicesPerSecond: e2e, ratio: e2e / raw, peakRssMb, eventLoopMaxDelayMs: lagMax };
       o.log(`end to end: ${e2e.toFixed(1)} slices/s (${files.length} slices, storescu start to last result stored, ${seconds.toFixed(2)} s)`);
-      o.log(`ratio end-to-end / raw: ${result.ratio.toFixed(2)} (target >= 0.85)`);
+      o.log(`ratio end-to-end / raw: ${result.ratio.toFixed(2)} (target >= 0.85); to the node's layout: ${(e2e / rawPlan).toFixed(2)}`);
       o.log(`node peak RSS: ${peakRssMb.toFixed(0)} MB (target <= 1024); event loop max delay: ${lagMax.toFixed(1)} ms (target <= 50)`);
       o.log(`load average during the run: ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}`);
       return result;
@@ -120,6 +124,25 @@ export async function rawThroughput({ modelPath, channels, size, threads, slices
   const seconds = (performance.now() - started) / 1000;
   await session.release();
   return (runs * batch) / seconds;
+}
+
+/**
+ * The node's CPU layout (workerPlan): `workers` sessions of `threads` threads each, each in its
+ * own thread, running at once; the sum of their slices/s.
+ */
+export async function rawThroughputOfPlan(o: RawOptions & { workers: number }): Promise<number> {
+  const { workers, ...one } = o;
+  const each = { ...one, slices: Math.ceil(o.slices / workers) };
+  const rates = await Promise.all(
+    Array.from({ length: workers }, () =>
+      new Promise<number>((resolve, reject) => {
+        const worker = new Worker(new URL('./rawWorker.js', import.meta.url), { workerData: each });
+        worker.once('message', (rate: number) => void worker.terminate().then(() => resolve(rate)));
+        worker.once('error', reject);
+      }),
+    ),
+  );
+  return rates.reduce((a, b) => a + b, 0);
 }
 
 async function scrape(port: number): Promise<string> {

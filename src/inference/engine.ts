@@ -1,4 +1,5 @@
 import { Worker } from 'node:worker_threads';
+import { access } from 'node:fs/promises';
 import os from 'node:os';
 import { IchError } from '../errors.js';
 import type { ProviderName } from '../config/schema.js';
@@ -223,6 +224,10 @@ export class InferenceEngine {
   }
 
   static async start(contract: ModelContract, options: EngineOptions): Promise<InferenceEngine> {
+    // libuv's thread pool serves the whole process and starts with the first thread that needs
+    // it; its threads inherit that thread's scheduling policy. Started from an idle-priority
+    // worker, the main thread's file opens and fsyncs would wait for idle cores: start it here.
+    await access(contract.path);
     let sessions = await startSessions(contract, options, options.providers);
     const first = sessions.ready[0]!;
     // A GPU list that ended on CPU got the GPU plan (one worker); CPU's plan uses every core.
