@@ -50,7 +50,7 @@ export function resizeTabulated(image: TabulatedImage, dstRows: number, dstCols:
   const read = new Uint8Array(srcRows);
   for (let dy = 0; dy < dstRows; dy++) read[rows.first[dy]!] = read[rows.second[dy]!] = 1;
   const plane = srcRows * dstCols;
-  const horizontal = new Float32Array(channels * plane);
+  const horizontal = scratch(channels * plane);
   for (let sy = 0; sy < srcRows; sy++) {
     if (!read[sy]) continue;
     const rowStart = sy * srcCols;
@@ -81,6 +81,17 @@ export function resizeTabulated(image: TabulatedImage, dstRows: number, dstCols:
     }
   }
   return dst;
+}
+
+/**
+ * The horizontal pass's buffer, kept between calls: a 512x512 slice needs 768 KiB, which
+ * allocated (and zeroed) per slice cost more than the pass itself. Every entry read is
+ * written first in the same call, so the contents left by the last call never matter.
+ */
+let kept = new Float32Array(0);
+function scratch(length: number): Float32Array {
+  if (kept.length < length) kept = new Float32Array(length);
+  return kept;
 }
 
 /** For each destination index: the two source indices (clamped to the image) and their float32 weights. */
