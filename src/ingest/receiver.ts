@@ -105,6 +105,9 @@ function refused(outcome: StoreOutcome): IncomingInstance {
 class SpoolFile implements IncomingInstance {
   private readonly writer: SpoolWriter;
   private readonly meta: Buffer;
+  private readonly fileName: string;
+  /** The header read from the prefix as soon as it was in; null: it needs the longer read. */
+  private early: InstanceHeader | null | undefined;
 
   constructor(
     private readonly request: StoreRequestInfo,
@@ -118,10 +121,14 @@ class SpoolFile implements IncomingInstance {
       sourceAeTitle: request.association.callingAe,
     });
     this.writer = new SpoolWriter(file, this.meta, headerPrefixBytes);
+    this.fileName = `${uidFileName(request.sopInstanceUid)}.dcm`;
   }
 
   write(bytes: Buffer): void {
     this.writer.append(bytes);
+    // Read while the sender is still sending: between the last byte and the answer the sender
+    // waits, and the header no longer has to be parsed then.
+    if (this.early === undefined && this.writer.prefixComplete) this.early = headerOf(this.meta, this.writer.prefix());
   }
 
   /** Data set bytes received so far. */
@@ -130,7 +137,7 @@ class SpoolFile implements IncomingInstance {
   }
 
   async complete(): Promise<StoreOutcome> {
-    const { instances, options, log } = this.context;
+    const { instances, options } = this.context;
     const writer = this.writer;
     if (writer.error) return this.refuseUnstored(writer.error);
     let header: InstanceHeader;
@@ -145,28 +152,26 @@ class SpoolFile implements IncomingInstance {
       writer.remove();
       return { status: DicomStatus.CannotUnderstand, comment: problem };
     }
-    const uid = this.request.sopInstanceUid;
     const durable = options.durability === 'fsync';
     // A repeated SOP Instance UID keeps the first copy: acknowledged, nothing changes.
-    if (instances.has(uid)) {
-      writer.remove();
-      log.info({ sop: uid }, 'duplicate instance acknowledged, first copy kept');
-      return durable ? this.flushDatabase() : { status: DicomStatus.Success };
-    }
+    if (instances.has(this.request.sopInstanceUid)) return this.duplicate(durable);
     const receivedAt = this.context.now();
-    const relative = path.join(spoolDir, new Date(receivedAt).toISOString().slice(0, 10), `${uidFileName(uid)}.dcm`);
+    const relative = path.join(spoolDir, new Date(receivedAt).toISOString().slice(0, 10), this.fileName);
     const finalPath = path.join(options.dataDir, relative);
+    let claimed: boolean;
     try {
-      // In fsync mode the bytes reach the disk before the rename publishes them.
+      // In fsync mode the bytes reach the disk before the file gets its name.
       await writer.finish(durable);
       const dayFolder = path.dirname(finalPath);
       // A new day folder is itself an entry of spool/, which must reach the disk too.
       if (this.makeDayFolder(dayFolder) && durable) await syncFolder(path.dirname(dayFolder));
-      writer.publish(finalPath);
-      if (durable) await syncFolder(dayFolder);
+      claimed = writer.publish(finalPath);
+      if (claimed && durable) await syncFolder(dayFolder);
     } catch (err) {
       return this.refuseUnstored(err);
     }
+    // Another association stored the same instance while this one waited for the disk.
+    if (!claimed) return this.duplicate(durable);
     try {
       instances.record(this.toRow(header, relative, this.meta.length + writer.bytes, receivedAt), {
         seriesUid: header.seriesUid!,
@@ -178,9 +183,18 @@ class SpoolFile implements IncomingInstance {
         expectedSlices: header.imagesInAcquisition ?? null,
       }, options.forwardTo?.() ?? []);
     } catch (err) {
+      // The file is this instance's own: publish() never replaces one.
       rmSync(finalPath, { force: true });
+      // Its row came first under another name (stored on another day, its file since removed).
+      if (isDuplicateKey(err)) return this.duplicate(durable);
       return { status: DicomStatus.OutOfResources, comment: `cannot record instance: ${errorMessage(err)}` };
     }
+    return durable ? this.flushDatabase() : { status: DicomStatus.Success };
+  }
+
+  private duplicate(durable: boolean): Promise<StoreOutcome> | StoreOutcome {
+    this.writer.remove();
+    this.context.log.info({ sop: this.request.sopInstanceUid }, 'duplicate instance acknowledged, first copy kept');
     return durable ? this.flushDatabase() : { status: DicomStatus.Success };
   }
 
@@ -217,12 +231,8 @@ class SpoolFile implements IncomingInstance {
    * so that a data set of any size is never read into memory whole) when the header is longer.
    */
   private async parseHeader(): Promise<InstanceHeader> {
-    try {
-      const parsed = readHeader(Buffer.concat([this.meta, this.writer.prefix()]));
-      if (parsed.complete) return parsed.header;
-    } catch {
-      // The prefix ended inside an element: the longer read below decides.
-    }
+    const early = this.early === undefined ? headerOf(this.meta, this.writer.prefix()) : this.early;
+    if (early) return early;
     await this.writer.finish(false);
     const start = await readStart(this.writer.tempPath, maxHeaderBytes);
     try {
@@ -263,6 +273,25 @@ class SpoolFile implements IncomingInstance {
     };
   }
 
+}
+
+/**
+ * The header from the file meta and the bytes kept in memory; null when they end inside it or
+ * do not parse (the read from the file decides, and reports).
+ */
+function headerOf(meta: Buffer, prefix: Buffer): InstanceHeader | null {
+  try {
+    const parsed = readHeader(Buffer.concat([meta, prefix]));
+    return parsed.complete ? parsed.header : null;
+  } catch {
+    return null;
+  }
+}
+
+/** SQLite's answer to a second row with the same SOP Instance UID. */
+function isDuplicateKey(err: unknown): boolean {
+  const code = (err as { code?: unknown }).code;
+  return code === 'SQLITE_CONSTRAINT_PRIMARYKEY' || code === 'SQLITE_CONSTRAINT_UNIQUE';
 }
 
 /** Why an instance is stored but not classified, or null when it will be classified. */

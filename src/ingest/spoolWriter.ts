@@ -1,4 +1,4 @@
-import { closeSync, fdatasync, fsync, openSync, renameSync, mkdirSync, rmSync, writeSync, writevSync } from 'node:fs';
+import { closeSync, existsSync, fdatasync, fsync, linkSync, openSync, renameSync, mkdirSync, rmSync, unlinkSync, writeSync, writevSync } from 'node:fs';
 import path from 'node:path';
 import type { TempFile } from './tempFiles.js';
 
@@ -37,6 +37,11 @@ export class SpoolWriter {
     this.pendingBytes = head.length;
   }
 
+  /** True once the first `prefixBytes` data bytes are in. */
+  get prefixComplete(): boolean {
+    return this.prefixLength >= this.prefixBytes;
+  }
+
   /** The first `prefixBytes` data bytes (fewer when the data set is shorter). */
   prefix(): Buffer {
     const first = this.prefixParts[0];
@@ -63,16 +68,17 @@ export class SpoolWriter {
     if (durable) await flush(fdatasync, this.fd!);
   }
 
-  /** Renames the file to `finalPath` (making its folder when missing) and closes it. */
-  publish(finalPath: string): void {
-    try {
-      renameSync(this.tempPath, finalPath);
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-      mkdirSync(path.dirname(finalPath), { recursive: true, mode: 0o700 });
-      renameSync(this.tempPath, finalPath);
-    }
+  /**
+   * Gives the file its final name (making the folder when missing) and closes it. The name is
+   * claimed with link(2), which, unlike rename, never replaces a file already there: false, and
+   * nothing changed, when `finalPath` exists (a copy of the same instance, stored first by
+   * another association). Where the file system has no hard links, a rename does it, checked
+   * first.
+   */
+  publish(finalPath: string): boolean {
+    if (!claimName(this.tempPath, finalPath)) return false;
     this.close();
+    return true;
   }
 
   /** Closes and deletes the temporary file (a refused or abandoned instance). */
@@ -97,6 +103,30 @@ export class SpoolWriter {
     this.fd = undefined;
     if (fd !== undefined) closeSync(fd);
   }
+}
+
+/** Errors of link(2) on file systems without hard links. */
+const noHardLinks = new Set(['EPERM', 'ENOTSUP', 'EOPNOTSUPP', 'ENOSYS']);
+
+/** Links `from` to `to` and removes `from`; false when `to` exists. */
+function claimName(from: string, to: string, retry = true): boolean {
+  try {
+    linkSync(from, to);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code ?? '';
+    if (code === 'EEXIST') return false;
+    // The day folder was removed (retention) since it was made: once more, after making it.
+    if (code === 'ENOENT' && retry && !existsSync(path.dirname(to))) {
+      mkdirSync(path.dirname(to), { recursive: true, mode: 0o700 });
+      return claimName(from, to, false);
+    }
+    if (!noHardLinks.has(code)) throw err;
+    if (existsSync(to)) return false;
+    renameSync(from, to);
+    return true;
+  }
+  unlinkSync(from);
+  return true;
 }
 
 /** A regular file may take fewer bytes than offered: write the rest until done. */

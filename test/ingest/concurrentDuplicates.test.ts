@@ -1,0 +1,55 @@
+// Two associations store the same SOP Instance UID at once (durability fsync, so each waits for
+// the disk in the middle): one copy is kept, its file matches its row, both senders get Success.
+import { afterEach, expect, test } from 'vitest';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import pino from 'pino';
+import dcmjs from 'dcmjs';
+import { SpoolReceiver } from '../../src/ingest/receiver.js';
+import { InstanceStore } from '../../src/store/instances.js';
+import { migrate, openDb } from '../../src/store/db.js';
+import type { StoreRequestInfo } from '../../src/dicom/scp.js';
+import { newUid, syntheticSlice } from '../helpers/synthetic.js';
+import { partialSpoolFiles } from '../helpers/daemon.js';
+
+let dir: string | undefined;
+afterEach(() => {
+  if (dir) rmSync(dir, { recursive: true, force: true });
+});
+
+test('the same instance stored twice at once: one copy, its file and its row agree, both acknowledged', async () => {
+  dir = mkdtempSync(path.join(os.tmpdir(), 'ich-dup-'));
+  const db = openDb(path.join(dir, 'ich-triage.db'));
+  migrate(db);
+  const receiver = new SpoolReceiver({ dataDir: dir, durability: 'fsync', diskLow: () => false }, new InstanceStore(db), pino({ level: 'silent' }));
+  try {
+    const uid = newUid();
+    const first = syntheticSlice({ sopInstanceUid: uid, instanceNumber: 1, rows: 64, columns: 64 });
+    const second = syntheticSlice({ sopInstanceUid: uid, seriesUid: first.seriesUid, studyUid: first.studyUid, instanceNumber: 2, rows: 64, columns: 64 });
+    const request = (id: number): StoreRequestInfo => ({
+      association: { id, callingAe: `SENDER${id}`, calledAe: 'ICH_TRIAGE', peerAddress: '127.0.0.1' },
+      sopClassUid: first.sopClassUid,
+      sopInstanceUid: uid,
+      transferSyntaxUid: '1.2.840.10008.1.2.1',
+    });
+    const incoming = [first, second].map((slice, i) => {
+      const instance = receiver.begin(request(i + 1));
+      instance.write(slice.dataSet);
+      return instance;
+    });
+    const outcomes = await Promise.all(incoming.map((i) => i.complete()));
+    expect(outcomes.map((o) => o.status)).toEqual([0, 0]);
+
+    const rows = db.prepare('SELECT path, instance_number AS n, calling_ae AS ae FROM instances WHERE sop_instance_uid = ?').all(uid) as { path: string; n: number; ae: string }[];
+    expect(rows).toHaveLength(1);
+    const stored = dcmjs.data.DicomMessage.readFile(readFileSync(path.join(dir, rows[0]!.path)).buffer as ArrayBuffer);
+    const naturalized = dcmjs.data.DicomMetaDictionary.naturalizeDataset(stored.dict) as { InstanceNumber: number | string };
+    // The file on disk is the copy whose row was committed.
+    expect(Number(naturalized.InstanceNumber)).toBe(rows[0]!.n);
+    expect(partialSpoolFiles(dir)).toEqual([]);
+  } finally {
+    await receiver.close();
+    db.close();
+  }
+});
