@@ -36,7 +36,7 @@ const incomingDir = path.join(spoolDir, 'incoming');
 
 /**
  * Makes each instance durable before it is acknowledged: the data set streams into a temporary
- * file (owner-only), which is completed (and fsynced in `fsync` mode), renamed into place, and
+ * file (owner-only), which is completed (and fsynced in `fsync` mode), given its final name, and
  * recorded in SQLite. Only then does the SCP answer Success.
  */
 export class SpoolReceiver implements StoreHandler {
@@ -80,8 +80,9 @@ interface SpoolContext {
 }
 
 /**
- * Temporary files left by a stop or crash in the middle of a transfer: an acknowledged instance
- * has always been renamed out of incoming/, so these were never acknowledged.
+ * Temporary files left by a stop or crash: an acknowledged instance has its final name outside
+ * incoming/ (a crash between link and unlink leaves a second name here, removed without harm),
+ * so these were never acknowledged. Spares opened ahead are empty temporaries too.
  */
 function removeUnacknowledged(incoming: string, log: Logger): void {
   const stale = readdirSync(incoming).filter((f) => f.endsWith('.part'));

@@ -4,9 +4,9 @@ import type { TempFile } from './tempFiles.js';
 
 /**
  * Writes one spool file: a temporary file (opened ahead, see TempFiles), the data set appended
- * as it arrives, then fsync (when asked) and a rename into place.
+ * as it arrives, then fsync (when asked) and its final name (link, see publish).
  *
- * Writes, the rename and the close are synchronous, page-cache operations of well under a
+ * Writes, the link and the close are synchronous, page-cache operations of well under a
  * millisecond each: a trip through libuv's thread pool costs two thread wake-ups per call, and on
  * a busy machine each wake-up waits for a core, which made an asynchronous spool several times
  * slower than the disk. Bytes are written once `flushBytes` have gathered (a socket read is
@@ -152,7 +152,7 @@ async function flushPath(how: typeof fsync, file: string): Promise<void> {
   }
 }
 
-/** Makes the entries of a folder (a rename into it, a new subfolder) durable. */
+/** Makes the entries of a folder (a file linked into it, a new subfolder) durable. */
 export const syncFolder = (dir: string) => flushPath(fsync, dir);
 
 /** Makes a file's contents durable, as SQLite does for its WAL. */
