@@ -171,8 +171,14 @@ class SpoolFile implements IncomingInstance {
     } catch (err) {
       return this.refuseUnstored(err);
     }
-    // Another association stored the same instance while this one waited for the disk.
-    if (!claimed) return this.duplicate(durable);
+    if (!claimed) {
+      // Another association holds the name. Its row is committed unless it still waits for the
+      // disk (fsync mode); answering Success before then could acknowledge nothing, should its
+      // commit fail.
+      if (instances.has(this.request.sopInstanceUid)) return this.duplicate(durable);
+      writer.remove();
+      return { status: DicomStatus.OutOfResources, comment: 'the same instance is being stored on another association: send it again' };
+    }
     try {
       instances.record(this.toRow(header, relative, this.meta.length + writer.bytes, receivedAt), {
         seriesUid: header.seriesUid!,
