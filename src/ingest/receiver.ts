@@ -177,7 +177,7 @@ class SpoolFile implements IncomingInstance {
       // commit fail.
       if (instances.has(this.request.sopInstanceUid)) return this.duplicate(durable);
       writer.remove();
-      return { status: DicomStatus.OutOfResources, comment: 'the same instance is being stored on another association: send it again' };
+      return { status: DicomStatus.OutOfResources, comment: 'same instance in progress on another association: send again' };
     }
     try {
       instances.record(this.toRow(header, relative, this.meta.length + writer.bytes, receivedAt), {

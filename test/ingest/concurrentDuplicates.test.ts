@@ -45,7 +45,7 @@ test('the same instance stored twice at once: one copy, its file and its row agr
     expect(outcomes.filter((o) => o.status === 0).length).toBeGreaterThanOrEqual(1);
     for (const [i, o] of outcomes.entries()) {
       if (o.status === 0) continue;
-      expect(o).toEqual({ status: 0xa700, comment: 'the same instance is being stored on another association: send it again' });
+      expect(o).toEqual({ status: 0xa700, comment: 'same instance in progress on another association: send again' });
       expect((await send(i === 0 ? first : second, 3)).status).toBe(0);
     }
 
