@@ -47,7 +47,7 @@ export class SpoolReceiver implements StoreHandler {
     const incoming = path.join(options.dataDir, incomingDir);
     mkdirSync(incoming, { recursive: true, mode: 0o700 });
     removeUnacknowledged(incoming, log);
-    this.context = { options, instances, log, now: options.now ?? Date.now, knownDirs: new Set() };
+    this.context = { options, instances, log, now: options.now ?? Date.now, knownDirs: new Set(), claiming: new Set() };
     this.tempFiles = new TempFiles(incoming);
   }
 
@@ -77,6 +77,8 @@ interface SpoolContext {
   now: () => number;
   /** Day folders known to exist: one mkdir per day, not per instance. */
   knownDirs: Set<string>;
+  /** Final spool paths named and not yet recorded (fsync mode waits for the disk in between). */
+  claiming: Set<string>;
 }
 
 /**
@@ -159,16 +161,17 @@ class SpoolFile implements IncomingInstance {
     const receivedAt = this.context.now();
     const relative = path.join(spoolDir, new Date(receivedAt).toISOString().slice(0, 10), this.fileName);
     const finalPath = path.join(options.dataDir, relative);
-    let claimed: boolean;
+    let claimed = false;
     try {
       // In fsync mode the bytes reach the disk before the file gets its name.
       await writer.finish(durable);
       const dayFolder = path.dirname(finalPath);
       // A new day folder is itself an entry of spool/, which must reach the disk too.
       if (this.makeDayFolder(dayFolder) && durable) await syncFolder(path.dirname(dayFolder));
-      claimed = writer.publish(finalPath);
+      claimed = this.claim(finalPath);
       if (claimed && durable) await syncFolder(dayFolder);
     } catch (err) {
+      if (claimed) this.release(finalPath, true);
       return this.refuseUnstored(err);
     }
     if (!claimed) {
@@ -190,13 +193,36 @@ class SpoolFile implements IncomingInstance {
         expectedSlices: header.imagesInAcquisition ?? null,
       }, options.forwardTo?.() ?? []);
     } catch (err) {
-      // The file is this instance's own: publish() never replaces one.
-      rmSync(finalPath, { force: true });
+      this.release(finalPath, true);
       // Its row came first under another name (stored on another day, its file since removed).
       if (isDuplicateKey(err)) return this.duplicate(durable);
       return { status: DicomStatus.OutOfResources, comment: `cannot record instance: ${errorMessage(err)}` };
     }
+    this.release(finalPath, false);
     return durable ? this.flushDatabase() : { status: DicomStatus.Success };
+  }
+
+  /**
+   * Gives the spool file its final name, held in `claiming` until its row is committed. False
+   * when another association holds the name or the instance's row exists. A file there without
+   * a row that no association is storing was left by a crash between its name and its commit,
+   * never acknowledged: it makes way (rename replaced it before link was used).
+   */
+  private claim(finalPath: string): boolean {
+    const { claiming, instances } = this.context;
+    if (!this.writer.publish(finalPath)) {
+      if (claiming.has(finalPath) || instances.has(this.request.sopInstanceUid)) return false;
+      rmSync(finalPath, { force: true });
+      if (!this.writer.publish(finalPath)) return false;
+    }
+    claiming.add(finalPath);
+    return true;
+  }
+
+  /** Ends the claim; `remove`: the instance was not recorded, its file goes (it is this one's own). */
+  private release(finalPath: string, remove: boolean): void {
+    this.context.claiming.delete(finalPath);
+    if (remove) rmSync(finalPath, { force: true });
   }
 
   private duplicate(durable: boolean): Promise<StoreOutcome> | StoreOutcome {

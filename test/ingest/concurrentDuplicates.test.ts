@@ -2,16 +2,16 @@
 // the disk in the middle): one copy is kept, its file matches its row, and no sender gets Success
 // for a copy that is not committed.
 import { afterEach, expect, test } from 'vitest';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import pino from 'pino';
 import dcmjs from 'dcmjs';
-import { SpoolReceiver } from '../../src/ingest/receiver.js';
+import { SpoolReceiver, spoolDir, uidFileName } from '../../src/ingest/receiver.js';
 import { InstanceStore } from '../../src/store/instances.js';
 import { migrate, openDb } from '../../src/store/db.js';
 import type { StoreRequestInfo } from '../../src/dicom/scp.js';
-import { newUid, syntheticSlice } from '../helpers/synthetic.js';
+import { dataSetOf, newUid, syntheticSlice } from '../helpers/synthetic.js';
 import { partialSpoolFiles } from '../helpers/daemon.js';
 
 let dir: string | undefined;
@@ -56,6 +56,33 @@ test('the same instance stored twice at once: one copy, its file and its row agr
     // The file on disk is the copy whose row was committed.
     expect(Number(naturalized.InstanceNumber)).toBe(rows[0]!.n);
     expect(partialSpoolFiles(dir)).toEqual([]);
+  } finally {
+    await receiver.close();
+    db.close();
+  }
+});
+
+test('a spool file left without its row by a crash (between its name and its commit) makes way for the instance sent again', async () => {
+  dir = mkdtempSync(path.join(os.tmpdir(), 'ich-dup-'));
+  const db = openDb(path.join(dir, 'ich-triage.db'));
+  migrate(db);
+  const receiver = new SpoolReceiver({ dataDir: dir, durability: 'write', diskLow: () => false }, new InstanceStore(db), pino({ level: 'silent' }));
+  try {
+    const slice = syntheticSlice({ instanceNumber: 7, rows: 64, columns: 64 });
+    const leftover = path.join(dir, spoolDir, new Date().toISOString().slice(0, 10), `${uidFileName(slice.sopInstanceUid)}.dcm`);
+    mkdirSync(path.dirname(leftover), { recursive: true });
+    writeFileSync(leftover, 'half of an earlier attempt');
+    const instance = receiver.begin({
+      association: { id: 1, callingAe: 'SENDER', calledAe: 'ICH_TRIAGE', peerAddress: '127.0.0.1' },
+      sopClassUid: slice.sopClassUid,
+      sopInstanceUid: slice.sopInstanceUid,
+      transferSyntaxUid: '1.2.840.10008.1.2.1',
+    });
+    instance.write(slice.dataSet);
+    expect(await instance.complete()).toEqual({ status: 0 });
+    const row = db.prepare('SELECT path FROM instances WHERE sop_instance_uid = ?').get(slice.sopInstanceUid) as { path: string };
+    expect(path.join(dir, row.path)).toBe(leftover);
+    expect(dataSetOf(readFileSync(leftover)).equals(slice.dataSet)).toBe(true);
   } finally {
     await receiver.close();
     db.close();

@@ -127,7 +127,8 @@ test.skipIf(!asRoot)('the disk full for real (ENOSPC on a tmpfs, no watermark): 
   const stats = newSenderStats();
   const sending = sendUntilAcknowledged(d.port, files, 'SCANNER', stats);
   await d.waitForLog((l) => l.msg === 'instance refused' && String(l.reason).includes('ENOSPC'), 60_000);
-  expect(partialSpoolFiles(dataDir)).toEqual([]);
+  // (A transfer in flight has a partial file now: bytes are written as they arrive. What a
+  // refusal leaves is checked once the sender is done, below.)
   rmSync(path.join(mount, 'ballast'));
   await sending;
   const c = await allDecided(d, [series]);
