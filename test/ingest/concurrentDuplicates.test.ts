@@ -10,8 +10,7 @@ import dcmjs from 'dcmjs';
 import { SpoolReceiver, spoolDir, uidFileName } from '../../src/ingest/receiver.js';
 import { InstanceStore } from '../../src/store/instances.js';
 import { migrate, openDb } from '../../src/store/db.js';
-import type { StoreRequestInfo } from '../../src/dicom/scp.js';
-import { dataSetOf, newUid, syntheticSlice } from '../helpers/synthetic.js';
+import { dataSetOf, ExplicitVRLittleEndian, newUid, syntheticSlice, type Slice } from '../helpers/synthetic.js';
 import { partialSpoolFiles } from '../helpers/daemon.js';
 
 let dir: string | undefined;
@@ -19,72 +18,70 @@ afterEach(() => {
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
 
-test('the same instance stored twice at once: one copy, its file and its row agree, both senders acknowledged in the end', async () => {
-  dir = mkdtempSync(path.join(os.tmpdir(), 'ich-dup-'));
-  const db = openDb(path.join(dir, 'ich-triage.db'));
+/** A receiver on a fresh data folder and database; `store` sends one data set through it as association `id`. */
+function receiverIn(durability: 'write' | 'fsync') {
+  const dataDir = mkdtempSync(path.join(os.tmpdir(), 'ich-dup-'));
+  dir = dataDir;
+  const db = openDb(path.join(dataDir, 'ich-triage.db'));
   migrate(db);
-  const receiver = new SpoolReceiver({ dataDir: dir, durability: 'fsync', diskLow: () => false }, new InstanceStore(db), pino({ level: 'silent' }));
+  const receiver = new SpoolReceiver({ dataDir, durability, diskLow: () => false }, new InstanceStore(db), pino({ level: 'silent' }));
+  const store = (slice: Slice, id: number) => {
+    const instance = receiver.begin({
+      association: { id, callingAe: `SENDER${id}`, calledAe: 'ICH_TRIAGE', peerAddress: '127.0.0.1' },
+      sopClassUid: slice.sopClassUid,
+      sopInstanceUid: slice.sopInstanceUid,
+      transferSyntaxUid: ExplicitVRLittleEndian,
+    });
+    instance.write(slice.dataSet);
+    return instance.complete();
+  };
+  const close = async () => {
+    await receiver.close();
+    db.close();
+  };
+  return { dataDir, db, store, close };
+}
+
+test('the same instance stored twice at once: one copy, its file and its row agree, both senders acknowledged in the end', async () => {
+  const { dataDir, db, store, close } = receiverIn('fsync');
   try {
     const uid = newUid();
     const first = syntheticSlice({ sopInstanceUid: uid, instanceNumber: 1, rows: 64, columns: 64 });
     const second = syntheticSlice({ sopInstanceUid: uid, seriesUid: first.seriesUid, studyUid: first.studyUid, instanceNumber: 2, rows: 64, columns: 64 });
-    const request = (id: number): StoreRequestInfo => ({
-      association: { id, callingAe: `SENDER${id}`, calledAe: 'ICH_TRIAGE', peerAddress: '127.0.0.1' },
-      sopClassUid: first.sopClassUid,
-      sopInstanceUid: uid,
-      transferSyntaxUid: '1.2.840.10008.1.2.1',
-    });
-    const send = (slice: typeof first, id: number) => {
-      const instance = receiver.begin(request(id));
-      instance.write(slice.dataSet);
-      return instance.complete();
-    };
-    const outcomes = await Promise.all([send(first, 1), send(second, 2)]);
+    const outcomes = await Promise.all([store(first, 1), store(second, 2)]);
     // One is stored; the other is a duplicate (Success) or, while the first still waited for
     // the disk, refused for now, and Success when sent again.
     expect(outcomes.filter((o) => o.status === 0).length).toBeGreaterThanOrEqual(1);
     for (const [i, o] of outcomes.entries()) {
       if (o.status === 0) continue;
       expect(o).toEqual({ status: 0xa700, comment: 'same instance in progress on another association: send again' });
-      expect((await send(i === 0 ? first : second, 3)).status).toBe(0);
+      expect((await store(i === 0 ? first : second, 3)).status).toBe(0);
     }
 
     const rows = db.prepare('SELECT path, instance_number AS n, calling_ae AS ae FROM instances WHERE sop_instance_uid = ?').all(uid) as { path: string; n: number; ae: string }[];
     expect(rows).toHaveLength(1);
-    const stored = dcmjs.data.DicomMessage.readFile(readFileSync(path.join(dir, rows[0]!.path)).buffer as ArrayBuffer);
+    const stored = dcmjs.data.DicomMessage.readFile(readFileSync(path.join(dataDir, rows[0]!.path)).buffer as ArrayBuffer);
     const naturalized = dcmjs.data.DicomMetaDictionary.naturalizeDataset(stored.dict) as { InstanceNumber: number | string };
     // The file on disk is the copy whose row was committed.
     expect(Number(naturalized.InstanceNumber)).toBe(rows[0]!.n);
-    expect(partialSpoolFiles(dir)).toEqual([]);
+    expect(partialSpoolFiles(dataDir)).toEqual([]);
   } finally {
-    await receiver.close();
-    db.close();
+    await close();
   }
 });
 
 test('a spool file left without its row by a crash (between its name and its commit) makes way for the instance sent again', async () => {
-  dir = mkdtempSync(path.join(os.tmpdir(), 'ich-dup-'));
-  const db = openDb(path.join(dir, 'ich-triage.db'));
-  migrate(db);
-  const receiver = new SpoolReceiver({ dataDir: dir, durability: 'write', diskLow: () => false }, new InstanceStore(db), pino({ level: 'silent' }));
+  const { dataDir, db, store, close } = receiverIn('write');
   try {
     const slice = syntheticSlice({ instanceNumber: 7, rows: 64, columns: 64 });
-    const leftover = path.join(dir, spoolDir, new Date().toISOString().slice(0, 10), `${uidFileName(slice.sopInstanceUid)}.dcm`);
+    const leftover = path.join(dataDir, spoolDir, new Date().toISOString().slice(0, 10), `${uidFileName(slice.sopInstanceUid)}.dcm`);
     mkdirSync(path.dirname(leftover), { recursive: true });
     writeFileSync(leftover, 'half of an earlier attempt');
-    const instance = receiver.begin({
-      association: { id: 1, callingAe: 'SENDER', calledAe: 'ICH_TRIAGE', peerAddress: '127.0.0.1' },
-      sopClassUid: slice.sopClassUid,
-      sopInstanceUid: slice.sopInstanceUid,
-      transferSyntaxUid: '1.2.840.10008.1.2.1',
-    });
-    instance.write(slice.dataSet);
-    expect(await instance.complete()).toEqual({ status: 0 });
+    expect(await store(slice, 1)).toEqual({ status: 0 });
     const row = db.prepare('SELECT path FROM instances WHERE sop_instance_uid = ?').get(slice.sopInstanceUid) as { path: string };
-    expect(path.join(dir, row.path)).toBe(leftover);
+    expect(path.join(dataDir, row.path)).toBe(leftover);
     expect(dataSetOf(readFileSync(leftover)).equals(slice.dataSet)).toBe(true);
   } finally {
-    await receiver.close();
-    db.close();
+    await close();
   }
 });
