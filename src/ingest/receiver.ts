@@ -161,24 +161,24 @@ class SpoolFile implements IncomingInstance {
     const receivedAt = this.context.now();
     const relative = path.join(spoolDir, new Date(receivedAt).toISOString().slice(0, 10), this.fileName);
     const finalPath = path.join(options.dataDir, relative);
-    let claimed = false;
+    let claim: Claim | undefined;
     try {
       // In fsync mode the bytes reach the disk before the file gets its name.
       await writer.finish(durable);
       const dayFolder = path.dirname(finalPath);
       // A new day folder is itself an entry of spool/, which must reach the disk too.
       if (this.makeDayFolder(dayFolder) && durable) await syncFolder(path.dirname(dayFolder));
-      claimed = this.claim(finalPath);
-      if (claimed && durable) await syncFolder(dayFolder);
+      claim = this.claim(finalPath);
+      if (claim === 'claimed' && durable) await syncFolder(dayFolder);
     } catch (err) {
-      if (claimed) this.release(finalPath, true);
+      if (claim === 'claimed') this.release(finalPath, true);
       return this.refuseUnstored(err);
     }
-    if (!claimed) {
-      // Another association holds the name. Its row is committed unless it still waits for the
-      // disk (fsync mode); answering Success before then could acknowledge nothing, should its
-      // commit fail.
-      if (instances.has(this.request.sopInstanceUid)) return this.duplicate(durable);
+    // Stored by another association meanwhile: a duplicate.
+    if (claim === 'stored') return this.duplicate(durable);
+    if (claim === 'in progress') {
+      // Its row is not committed yet (fsync mode waits for the disk): answering Success now
+      // could acknowledge nothing, should that commit fail.
       writer.remove();
       return { status: DicomStatus.OutOfResources, comment: 'same instance in progress on another association: send again' };
     }
@@ -203,20 +203,21 @@ class SpoolFile implements IncomingInstance {
   }
 
   /**
-   * Gives the spool file its final name, held in `claiming` until its row is committed. False
-   * when another association holds the name or the instance's row exists. A file there without
-   * a row that no association is storing was left by a crash between its name and its commit,
-   * never acknowledged: it makes way (rename replaced it before link was used).
+   * Gives the spool file its final name, held in `claiming` until its row is committed; when the
+   * name is taken, says whether by a stored copy or one in progress. A file there without a row
+   * that no association is storing was left by a crash between its name and its commit, never
+   * acknowledged: it makes way (rename replaced it before link was used).
    */
-  private claim(finalPath: string): boolean {
+  private claim(finalPath: string): Claim {
     const { claiming, instances } = this.context;
     if (!this.writer.publish(finalPath)) {
-      if (claiming.has(finalPath) || instances.has(this.request.sopInstanceUid)) return false;
+      if (instances.has(this.request.sopInstanceUid)) return 'stored';
+      if (claiming.has(finalPath)) return 'in progress';
       rmSync(finalPath, { force: true });
-      if (!this.writer.publish(finalPath)) return false;
+      if (!this.writer.publish(finalPath)) return 'in progress';
     }
     claiming.add(finalPath);
-    return true;
+    return 'claimed';
   }
 
   /** Ends the claim; `remove`: the instance was not recorded, its file goes (it is this one's own). */
@@ -307,6 +308,9 @@ class SpoolFile implements IncomingInstance {
   }
 
 }
+
+/** What claiming a spool file's final name found. */
+type Claim = 'claimed' | 'stored' | 'in progress';
 
 /**
  * The header from the file meta and the bytes kept in memory; null when they end inside it or
