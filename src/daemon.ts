@@ -20,7 +20,7 @@ import { loadModelContract } from './inference/contract.js';
 import type { InferenceEngine } from './inference/engine.js';
 import { startModel as startRunningModel } from './inference/model.js';
 import { StageLoop } from './pipeline/loop.js';
-import { ClassifyStage } from './pipeline/classifyStage.js';
+import { ClassifyStage, holdWhileReceiving } from './pipeline/classifyStage.js';
 import { DecideStage, type DecisionModel } from './pipeline/decideStage.js';
 import { RetentionStage } from './pipeline/retentionStage.js';
 import { EarlyAlert } from './pipeline/earlyAlert.js';
@@ -113,7 +113,7 @@ export class Daemon {
       if (early.check(series) > 0) dispatchLoop.wake();
       classifyLoop.wake();
       decideLoop.wake();
-    });
+    }, () => holdWhileReceiving(current().model.holdWhileReceivingMs, (daemon?.model ?? model).engine.status));
     const decide = new DecideStage(
       seriesStore,
       () => ({ series: current().series, model: currentModel() }),
@@ -179,6 +179,11 @@ export class Daemon {
       } else {
         metrics.rejections.inc({ reason: outcome.status === 0xa700 ? 'out_of_resources' : 'cannot_understand' });
       }
+    });
+    dicom.on('associationClosed', () => {
+      if (dicom.activeAssociations > 0) return;
+      classify.noteTransfersEnded();
+      classifyLoop.wake();
     });
     dicom.on('protocolError', (peer, reason, port) => {
       metrics.rejections.inc({ reason: 'protocol' });
@@ -358,6 +363,7 @@ async function startModel(loaded: LoadedConfig, log: Logger): Promise<Model> {
       preprocessors: engine.status.preprocessors,
       batchSize: engine.status.batchSize,
       workerPriority: engine.status.priority,
+      holdWhileReceivingMs: holdWhileReceiving(loaded.config.model.holdWhileReceivingMs, engine.status),
       thresholds,
       demo: contract.info.demo,
     },

@@ -45,6 +45,8 @@ interface BenchTarget {
 const aeTitle = 'ICH_TRIAGE';
 const minimumSlices = 200;
 const warmUpSlices = 500;
+/** series.idleSeconds of a benchmarked node: its warm-up series are decided before the timed run. */
+export const warmUpIdleSeconds = 1;
 
 export const defaultIngestDataDir = path.resolve(packageRoot, '../shared/data/rsna-series');
 
@@ -54,13 +56,13 @@ export async function runIngestBench(o: IngestBenchOptions): Promise<IngestBench
     const { files, source } = sourceFiles(o.dataDir, path.join(work, 'synthetic'));
     const warmUp = syntheticSlices(warmUpSlices, path.join(work, 'warm-up'));
     o.log(`ingest: ${files.length} slices from ${source}; storescu, one association, --max-pdu ${o.maxPdu}, TCP_NODELAY=1`);
-    o.log(`ingest: each target gets ${warmUp.length} other synthetic 512x512 slices first (not timed); the node classifies them before the timed run`);
+    o.log(`ingest: each target gets ${warmUp.length} other synthetic 512x512 slices first (not timed); the node classifies and decides them before the timed run`);
     const load = { before: os.loadavg(), after: [] as number[] };
     o.log(`ingest: load average ${fmtLoad(load.before)} on ${os.cpus().length} cores`);
 
     // The timed run starts on an idle node, as a study would: the whole node first classifies
-    // the warm-up slices.
-    const classified = (dir: string) => classificationDone(path.join(dir, 'data', dbFileName));
+    // and decides the warm-up series.
+    const classified = (dir: string) => pipelineIdle(path.join(dir, 'data', dbFileName));
     const targets = {
       'node write': { start: (dir) => nodeTarget(nodeCommands.serve, dir, 'write', o.maxPdu), settle: classified },
       'node fsync': { start: (dir) => nodeTarget(nodeCommands.serve, dir, 'fsync', o.maxPdu), settle: classified },
@@ -136,18 +138,23 @@ async function nodeTarget(command: readonly string[], dir: string, durability: '
     dicom: { aeTitle, host: '127.0.0.1', port: 0, maxPduLength: maxPdu },
     storage: { dataDir: path.join(dir, 'data'), durability, minFreeMb: 0 },
     model: { path: path.join(packageRoot, 'test/fixtures/models/tiny-ich.onnx') },
+    series: { idleSeconds: warmUpIdleSeconds },
     http: { host: '127.0.0.1', port: 0 },
     logging: { level: 'info' },
   }, command);
 }
 
-/** Resolves once no instance waits for classification (the pipeline is idle). */
-export async function classificationDone(dbPath: string, timeoutMs = 300_000): Promise<void> {
+/**
+ * Resolves once no instance waits for classification and, with `series`, no series waits for
+ * its decision (give the node a short series.idleSeconds): the pipeline is idle.
+ */
+export async function pipelineIdle(dbPath: string, { series = true, timeoutMs = 300_000 } = {}): Promise<void> {
   const db = new Database(dbPath, { readonly: true, fileMustExist: true });
   try {
-    const pending = db.prepare("SELECT count(*) FROM instances WHERE state = 'received'").pluck();
+    const open = series ? " + (SELECT count(*) FROM series WHERE state = 'open')" : '';
+    const pending = db.prepare(`SELECT (SELECT count(*) FROM instances WHERE state = 'received')${open}`).pluck();
     for (const deadline = Date.now() + timeoutMs; (pending.get() as number) > 0; ) {
-      if (Date.now() > deadline) throw new Error(`classification of the warm-up slices did not finish within ${timeoutMs / 1000} s`);
+      if (Date.now() > deadline) throw new Error(`not every slice was classified${series ? ' and every series decided' : ''} within ${timeoutMs / 1000} s`);
       await setTimeout(250);
     }
   } finally {

@@ -7,7 +7,7 @@ import Database from 'better-sqlite3';
 import { dbFileName } from '../store/db.js';
 import { syntheticSeries } from './syntheticCt.js';
 import { dcmtkEnv, packageRoot, startNode } from './processes.js';
-import { classificationDone, fmtLoad } from './ingest.js';
+import { fmtLoad, pipelineIdle } from './ingest.js';
 
 /**
  * Load: `associations` dcmtk storescu processes at once, each sending its own series of
@@ -93,7 +93,7 @@ export async function runLoadBench(o: LoadBenchOptions): Promise<LoadBenchResult
       o.log(`load: peak RSS ${result.peakRssMiB.toFixed(0)} MiB (${result.rssBeforeMiB.toFixed(0)} MiB before) while ${result.receivedMiB.toFixed(0)} MiB were received: instances stream to disk`);
       o.log(`load: max event-loop delay ${result.maxEventLoopDelayMs.toFixed(0)} ms during the run`);
       if (o.waitForClassification) {
-        await classificationDone(path.join(dataDir, dbFileName), 600_000);
+        await pipelineIdle(path.join(dataDir, dbFileName), { series: false, timeoutMs: 600_000 });
         result.classifiedAfterSeconds = (performance.now() - started) / 1000;
         o.log(`load: every slice classified ${result.classifiedAfterSeconds.toFixed(1)} s after the first was sent (the backlog waits in SQLite, not in memory)`);
       }

@@ -93,6 +93,11 @@ const model = z
     preprocessWorkers: z.number().int().min(0).max(64).default(0),
     /** Inference threads: idle (run only on cores nothing else wants), low (niceness 10) or normal. */
     workerPriority: z.enum(threadPriorities).default('idle'),
+    /**
+     * How long a transfer may hold classification back (ms); absent: 2000 where inference can
+     * keep every core busy, else 0 (see holdWhileReceiving in src/pipeline/classifyStage.ts).
+     */
+    holdWhileReceivingMs: z.number().int().min(0).max(60_000).optional(),
     /** Per-class operating points overriding the model's own, e.g. {any: 0.3}. */
     thresholds: z.record(z.string(), z.number().min(0).max(1)).default({}),
   })

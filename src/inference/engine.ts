@@ -44,6 +44,11 @@ export interface EngineStatus {
   sessionMs: number;
   /** What the session workers' threads got (less than asked where the system refused). */
   priority: ThreadPriority;
+  /**
+   * Threads that inference keeps busy: on CPU every intra-op thread, on a GPU its one session
+   * worker and the preprocess workers.
+   */
+  busyThreads: number;
 }
 
 interface Job {
@@ -251,6 +256,7 @@ export class InferenceEngine {
       batchSize: options.batchSize > 0 ? options.batchSize : defaultBatchSize(first.provider),
       sessionMs: Math.max(...sessions.ready.map((r) => r.sessionMs)),
       priority: sessions.ready[0]!.priority,
+      busyThreads: first.provider === 'cpu' ? sessions.workers.length * workerPlan(['cpu'], options.threads).intraOpThreads : 1 + count,
     };
     return new InferenceEngine(contract, status, sessions.workers, preprocessors);
   }

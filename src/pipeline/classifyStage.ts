@@ -1,5 +1,6 @@
 import path from 'node:path';
-import type { BatchResult, InferenceEngine } from '../inference/engine.js';
+import os from 'node:os';
+import type { BatchResult, EngineStatus, InferenceEngine } from '../inference/engine.js';
 import type { PendingSlice, SliceOutcome, SliceStore } from '../store/slices.js';
 import type { Logger } from '../log.js';
 import type { StageResult } from './loop.js';
@@ -17,19 +18,34 @@ export interface ClassifiedSlice {
 export const coalesceMs = 50;
 
 /**
+ * How long a transfer may hold back classification (model.holdWhileReceivingMs): while slices
+ * stream in (none more than `coalesceMs` apart) for less than this, no batch starts. The sender
+ * waits for each acknowledgement; where inference can keep every core busy (2 cores: ingest
+ * 0.55x of its rate alone, even at idle priority: dispatches and commits on the main thread,
+ * caches) it takes the time from acknowledging. The results come no later, as the cores then
+ * classify the whole transfer at once. A transfer longer than this (a busy PACS, a scanner
+ * sending as it reconstructs) gets batches beside it. With cores to spare: no hold.
+ */
+export function holdWhileReceiving(configured: number | undefined, engine: EngineStatus, cores = os.availableParallelism()): number {
+  return configured ?? (engine.busyThreads >= cores ? 2000 : 0);
+}
+
+/**
  * Received slices -> inference workers -> slice_results. Keeps every free worker fed with a
  * batch of the oldest pending slices; results are committed per batch.
  *
- * While a transfer streams in, only full batches go: a free worker would otherwise take each
- * slice as it lands, and per-slice batches cost the main thread a query, a message and a commit
- * each, time taken from acknowledging the sender. The partial batch at the end goes once no
- * slice has come for `coalesceMs`.
+ * While a transfer streams in, nothing goes for up to `holdMs`, then only full batches: a free
+ * worker would otherwise take each slice as it lands, and per-slice batches cost the main
+ * thread a query, a message and a commit each, time taken from acknowledging the sender. The
+ * rest goes once no slice has come for `coalesceMs`.
  */
 export class ClassifyStage {
   private readonly inFlight = new Set<string>();
   /** Slices stored and not yet handed to a worker, as far as this stage knows. */
   private undispatched = 0;
   private lastArrival = -Infinity;
+  /** First arrival of the current stream (arrivals no more than coalesceMs apart). */
+  private streamStart = -Infinity;
 
   constructor(
     private engine: InferenceEngine,
@@ -37,6 +53,8 @@ export class ClassifyStage {
     private readonly dataDir: string,
     private readonly log: Logger,
     private readonly onBatchDone: (seriesUids: Set<string>, succeeded: boolean, slices: ClassifiedSlice[]) => void,
+    /** holdWhileReceiving for the current config and engine. */
+    private readonly holdMs: () => number,
     private readonly now: () => number = Date.now,
   ) {}
 
@@ -51,8 +69,15 @@ export class ClassifyStage {
 
   /** A slice was stored (the SCP acknowledged it). */
   noteArrival(): void {
+    const now = this.now();
+    if (now - this.lastArrival >= coalesceMs) this.streamStart = now;
     this.undispatched++;
-    this.lastArrival = this.now();
+    this.lastArrival = now;
+  }
+
+  /** No association is open: what was sent has all arrived, so nothing waits for more. */
+  noteTransfersEnded(): void {
+    this.lastArrival = -Infinity;
   }
 
   async runOnce(): Promise<StageResult> {
@@ -60,16 +85,21 @@ export class ClassifyStage {
     const free = engine.freeWorkers;
     if (free === 0) return false;
     const batchSize = engine.status.batchSize;
-    const sinceArrival = this.now() - this.lastArrival;
+    const now = this.now();
+    const sinceArrival = now - this.lastArrival;
     const streaming = sinceArrival < coalesceMs;
-    if (streaming && this.undispatched < batchSize) return coalesceMs - sinceArrival;
-    const pending = this.slices.nextPending(batchSize * free + this.inFlight.size).filter((p) => !this.inFlight.has(p.sopInstanceUid));
+    const held = streaming && now - this.streamStart < this.holdMs();
+    if (held || (streaming && this.undispatched < batchSize)) return coalesceMs - sinceArrival;
+    const limit = batchSize * free + this.inFlight.size;
+    const rows = this.slices.nextPending(limit);
+    const pending = rows.filter((p) => !this.inFlight.has(p.sopInstanceUid));
     const batches: PendingSlice[][] = [];
     for (let i = 0; i < pending.length && batches.length < free; i += batchSize) batches.push(pending.slice(i, i + batchSize));
     const last = batches.at(-1);
     if (streaming && last && last.length < batchSize) batches.pop();
     const dispatched = batches.reduce((n, b) => n + b.length, 0);
-    this.undispatched = pending.length - dispatched;
+    // A query that returned fewer rows than asked saw every waiting slice; else more may wait.
+    this.undispatched = (rows.length < limit ? pending.length : Math.max(this.undispatched, pending.length)) - dispatched;
     for (const batch of batches) {
       for (const p of batch) this.inFlight.add(p.sopInstanceUid);
       const byUid = new Map(batch.map((p) => [p.sopInstanceUid, p]));
