@@ -1,22 +1,54 @@
+import { closeSync, mkdirSync, openSync, rmSync, statSync, utimesSync } from 'node:fs';
 import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
 
 /**
  * Ports for servers a test or benchmark starts, possibly later than it picks the port (a PACS
  * that comes back). They are drawn below the kernel's ephemeral range (32768-60999 on Linux),
  * so no port-0 listener or outgoing connection of another process is handed the same one
  * meanwhile; each is checked free by binding it. 11112, often taken, is never returned.
+ * Test files run in parallel processes: a port is reserved across processes by a file named
+ * after it (created exclusively, removed when this process exits, stale after an hour), so
+ * that two of them never pick the same port between choosing it and listening on it.
  */
 const lowest = 20000;
 const highest = 32767;
 const handedOut = new Set<number>();
+const reservations = path.join(os.tmpdir(), 'ich-triage-ports');
+const staleMs = 3_600_000;
+let cleanupAtExit = false;
 
 export async function freePort(host = '127.0.0.1'): Promise<number> {
   for (;;) {
     const port = lowest + Math.floor(Math.random() * (highest - lowest + 1));
-    if (port === 11112 || handedOut.has(port)) continue;
-    if (await canBind(port, host)) {
-      handedOut.add(port);
-      return port;
+    if (port === 11112 || handedOut.has(port) || !reserve(port)) continue;
+    handedOut.add(port);
+    if (await canBind(port, host)) return port;
+  }
+}
+
+/** True when this process now holds the port's reservation file. */
+function reserve(port: number): boolean {
+  const file = path.join(reservations, String(port));
+  try {
+    if (!cleanupAtExit) {
+      cleanupAtExit = true;
+      mkdirSync(reservations, { recursive: true });
+      process.once('exit', () => handedOut.forEach((p) => rmSync(path.join(reservations, String(p)), { force: true })));
+    }
+    closeSync(openSync(file, 'wx'));
+    return true;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') return true; // no shared folder: this process's own set still holds
+    try {
+      // Left by a process that was killed: taken over.
+      if (Date.now() - statSync(file).mtimeMs < staleMs) return false;
+      const now = new Date();
+      utimesSync(file, now, now);
+      return true;
+    } catch {
+      return false;
     }
   }
 }
