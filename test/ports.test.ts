@@ -1,20 +1,20 @@
 // Test ports are reserved across the parallel test processes by files; a process's reservations go when it exits.
 import { expect, test } from 'vitest';
 import { execFileSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { freePorts } from './helpers/ports.js';
 
 const reservations = path.join(os.tmpdir(), 'ich-triage-ports');
 
-test('each port handed out is reserved by a file while this process runs', async () => {
+test('each port handed out is reserved by a file naming this process while it runs', async () => {
   const ports = await freePorts(3);
   expect(new Set(ports).size).toBe(3);
   for (const p of ports) {
     expect(p).toBeGreaterThanOrEqual(20000);
     expect(p).toBeLessThan(32768);
-    expect(existsSync(path.join(reservations, String(p)))).toBe(true);
+    expect(readFileSync(path.join(reservations, String(p)), 'utf8')).toBe(String(process.pid));
   }
 });
 

@@ -1,4 +1,4 @@
-import { closeSync, mkdirSync, openSync, rmSync, statSync, utimesSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -9,8 +9,9 @@ import path from 'node:path';
  * so no port-0 listener or outgoing connection of another process is handed the same one
  * meanwhile; each is checked free by binding it. 11112, often taken, is never returned.
  * Test files run in parallel processes: a port is reserved across processes by a file named
- * after it (created exclusively, removed when this process exits, stale after an hour), so
- * that two of them never pick the same port between choosing it and listening on it.
+ * after it holding the reserving process's ID (created exclusively, removed when the process
+ * exits, stale once that process is gone or after an hour), so that two of them never pick the
+ * same port between choosing it and listening on it.
  */
 const lowest = 20000;
 const highest = 32767;
@@ -28,6 +29,12 @@ export async function freePort(host = '127.0.0.1'): Promise<number> {
   }
 }
 
+export async function freePorts(count: number, host = '127.0.0.1'): Promise<number[]> {
+  const ports: number[] = [];
+  for (let i = 0; i < count; i++) ports.push(await freePort(host));
+  return ports;
+}
+
 /** True when this process now holds the port's reservation file. */
 function reserve(port: number): boolean {
   const file = path.join(reservations, String(port));
@@ -37,15 +44,14 @@ function reserve(port: number): boolean {
       mkdirSync(reservations, { recursive: true });
       process.once('exit', () => handedOut.forEach((p) => rmSync(path.join(reservations, String(p)), { force: true })));
     }
-    closeSync(openSync(file, 'wx'));
+    writeFileSync(file, String(process.pid), { flag: 'wx' });
     return true;
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'EEXIST') return true; // no shared folder: this process's own set still holds
     try {
-      // Left by a process that was killed: taken over.
-      if (Date.now() - statSync(file).mtimeMs < staleMs) return false;
-      const now = new Date();
-      utimesSync(file, now, now);
+      if (processAlive(Number(readFileSync(file, 'utf8'))) && Date.now() - statSync(file).mtimeMs < staleMs) return false;
+      // Left by a process that is gone (a test worker terminated without its exit handlers).
+      writeFileSync(file, String(process.pid));
       return true;
     } catch {
       return false;
@@ -53,10 +59,14 @@ function reserve(port: number): boolean {
   }
 }
 
-export async function freePorts(count: number, host = '127.0.0.1'): Promise<number[]> {
-  const ports: number[] = [];
-  for (let i = 0; i < count; i++) ports.push(await freePort(host));
-  return ports;
+function processAlive(pid: number): boolean {
+  if (!Number.isInteger(pid) || pid <= 0) return false;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
 }
 
 function canBind(port: number, host: string): Promise<boolean> {
