@@ -293,6 +293,7 @@ export class Daemon {
       allowedCallingAeTitles: after.dicom.allowedCallingAeTitles,
       allowedCallingHosts: after.dicom.allowedCallingHosts,
       maxAssociations: after.dicom.maxAssociations,
+      preferCompressed: after.dicom.preferCompressed,
     });
     const modelChanged =
       JSON.stringify(before.model) !== JSON.stringify(after.model) ||
@@ -383,6 +384,7 @@ export function scpOptions(config: Readonly<Config>): ScpOptions {
     maxAssociations: d.maxAssociations,
     maxPduLength: d.maxPduLength,
     timeoutSeconds: d.associationTimeoutSeconds,
+    preferCompressed: d.preferCompressed,
     tls: d.tls.enabled
       ? {
           cert: readFileSync(d.tls.cert),

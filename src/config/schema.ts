@@ -47,6 +47,8 @@ const dicom = z
     allowedCallingHosts: z.array(z.string().min(1)).default([]),
     maxAssociations: z.number().int().min(1).max(1024).default(16),
     maxPduLength: z.number().int().min(4096).max(4 * 1024 * 1024).default(131072),
+    /** Accept lossless compressed transfer syntaxes before uncompressed ones (src/dicom/uids.ts). */
+    preferCompressed: z.boolean().default(false),
     /** Seconds an association may stay idle (ARTIM and DIMSE idle). */
     associationTimeoutSeconds: z.number().positive().default(60),
     /** Seconds SIGTERM waits for in-flight associations before closing them. */

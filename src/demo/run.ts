@@ -63,6 +63,7 @@ export async function runDemo({ config, out, timeoutSeconds }: DemoOptions): Pro
       maxAssociations: 4,
       maxPduLength: 131072,
       timeoutSeconds: 30,
+      preferCompressed: false,
     },
     memoryStore((r) => received.push(r)),
     pino({ level: 'silent' }),

@@ -6,7 +6,7 @@ import dimse from 'dcmjs-dimse';
 import type { Logger } from '../log.js';
 import { errorMessage } from '../errors.js';
 import { DicomStatus, statusName, type StoreOutcome } from './status.js';
-import { acceptedTransferSyntaxes, implementationClassUid, implementationVersionName, SopClass, storageSopClassPrefix, TransferSyntax } from './uids.js';
+import { implementationClassUid, implementationVersionName, SopClass, storageSopClassPrefix, TransferSyntax, transferSyntaxPreference } from './uids.js';
 import { PduFramer, pDataPdu, type StoreCommand } from './pduFramer.js';
 import { cStoreResponse } from './commandSet.js';
 import { SocketFacade } from './socketFacade.js';
@@ -68,6 +68,8 @@ export interface ScpOptions {
   maxAssociations: number;
   maxPduLength: number;
   timeoutSeconds: number;
+  /** Lossless compressed transfer syntaxes before uncompressed ones (transferSyntaxPreference). */
+  preferCompressed: boolean;
   tls?: { cert: Buffer; key: Buffer; ca?: Buffer; requireClientCert: boolean };
 }
 
@@ -111,7 +113,7 @@ export class DicomServer extends EventEmitter<ScpEvents> {
   }
 
   /** New associations use the new policy; those in flight keep theirs. */
-  updatePolicy(options: Pick<ScpOptions, 'allowedCallingAeTitles' | 'allowedCallingHosts' | 'maxAssociations' | 'aeTitle'>): void {
+  updatePolicy(options: Pick<ScpOptions, 'allowedCallingAeTitles' | 'allowedCallingHosts' | 'maxAssociations' | 'aeTitle' | 'preferCompressed'>): void {
     this.options = { ...this.options, ...options };
   }
 
@@ -255,8 +257,9 @@ class IchScp extends Scp {
       this.socket.end();
       return;
     }
+    const storageOrder = transferSyntaxPreference(this.ctx.options.preferCompressed);
     for (const { id } of association.getPresentationContexts()) {
-      negotiate(association.getPresentationContext(id));
+      negotiate(association.getPresentationContext(id), storageOrder);
     }
     this.accepted = true;
     this.log.info('association accepted');
@@ -398,15 +401,15 @@ class IchScp extends Scp {
   }
 }
 
-/** Verification: uncompressed only. Storage: our preference order, not the proposal's. */
-function negotiate(context: PresentationContext): void {
+/** Verification: uncompressed only. Storage: our preference order (`storageOrder`), not the proposal's. */
+function negotiate(context: PresentationContext, storageOrder: readonly string[]): void {
   const abstract = context.getAbstractSyntaxUid();
   const proposed = context.getTransferSyntaxUids();
   let order: readonly string[];
   if (abstract === SopClass.Verification) {
     order = [TransferSyntax.ExplicitVRLittleEndian, TransferSyntax.ImplicitVRLittleEndian];
   } else if (abstract.startsWith(storageSopClassPrefix)) {
-    order = acceptedTransferSyntaxes;
+    order = storageOrder;
   } else {
     context.setResult(PresentationContextResult.RejectAbstractSyntaxNotSupported);
     return;

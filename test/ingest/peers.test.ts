@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { readFileSync, statSync } from 'node:fs';
+import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { inflateRawSync } from 'node:zlib';
 import dimse from 'dcmjs-dimse';
@@ -114,6 +114,43 @@ describe('dcmsend', () => {
     expect(r.output).toMatch(/with status SUCCESS\s*: 3/);
     const expectedTs = compression ? compressionTransferSyntax[compression] : ExplicitVRLittleEndian;
     expectStored(slices, files, expectedTs, callingAe);
+  });
+});
+
+describe('a sender offering JPEG-LS and explicit VR LE in one presentation context', () => {
+  // A storescu profile with one context for CT Image Storage holding both syntaxes, as many
+  // PACS propose them. storescu converts neither way between them: it sends an uncompressed
+  // file, or a JPEG-LS one, only where the node accepted that syntax (else it fails).
+  const profile = (dir: string) => {
+    const file = path.join(dir, 'both.cfg');
+    writeFileSync(file, [
+      '[[TransferSyntaxes]]', '[Both]', 'TransferSyntax1 = JPEGLSLossless', 'TransferSyntax2 = LittleEndianExplicit',
+      '[[PresentationContexts]]', '[Both]', 'PresentationContext1 = CTImageStorage\\Both',
+      '[[Profiles]]', '[Both]', 'PresentationContexts = Both', '',
+    ].join('\n'));
+    return ['-xf', file, 'Both'];
+  };
+
+  test.each([
+    { name: 'by default the node takes it uncompressed (decoding JPEG-LS costs ~10 ms a slice)', preferCompressed: false, compression: undefined, expected: ExplicitVRLittleEndian },
+    { name: 'with dicom.preferCompressed it takes JPEG-LS', preferCompressed: true, compression: 'jpegls' as const, expected: compressionTransferSyntax.jpegls },
+  ])('$name', async ({ name, preferCompressed, compression, expected }) => {
+    const node = preferCompressed ? await startDaemon({ config: { dicom: { preferCompressed: true } } }) : daemon;
+    try {
+      const { slices, files } = await prepare(`both-${preferCompressed}`, compression);
+      const r = await storescu({ port: node.port, callingAe: 'PACS' }, files, profile(path.dirname(files[0]!)));
+      expect(r.code, r.output).toBe(0);
+      expect(storeResponses(r.output).map((x) => x.status), name).toEqual(['Success', 'Success', 'Success']);
+      const db = node.openDb();
+      try {
+        const rows = new InstanceStore(db).ofSeries(slices[0]!.seriesUid);
+        expect(rows.map((row) => row.transferSyntax)).toEqual([expected, expected, expected]);
+      } finally {
+        db.close();
+      }
+    } finally {
+      if (node !== daemon) await node.cleanup();
+    }
   });
 });
 
