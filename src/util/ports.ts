@@ -1,4 +1,4 @@
-import { mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -55,6 +55,24 @@ function reserve(port: number): boolean {
       return true;
     } catch {
       return false;
+    }
+  }
+}
+
+/** Removes the reservations of processes that are gone (test workers ended without exit handlers). */
+export function removeStaleReservations(): void {
+  let files: string[];
+  try {
+    files = readdirSync(reservations);
+  } catch {
+    return;
+  }
+  for (const f of files) {
+    const file = path.join(reservations, f);
+    try {
+      if (!processAlive(Number(readFileSync(file, 'utf8')))) rmSync(file, { force: true });
+    } catch {
+      // Taken over or removed meanwhile.
     }
   }
 }
