@@ -61,10 +61,16 @@ export async function runClassifyBench(o: ClassifyBenchOptions): Promise<Classif
       const db = new Database(path.join(work, 'node', 'data', 'ich-triage.db'), { readonly: true });
       const count = db.prepare('SELECT count(*) AS n FROM slice_results').pluck();
       const started = performance.now();
-      const sending = run('storescu', ['--max-pdu', '131072', '-aec', 'ICH_TRIAGE', '127.0.0.1', String(node.port), ...files]);
+      let sentSeconds = NaN;
+      const sending = run('storescu', ['--max-pdu', '131072', '-aec', 'ICH_TRIAGE', '127.0.0.1', String(node.port), ...files]).then(() => {
+        sentSeconds = (performance.now() - started) / 1000;
+      });
       while ((count.get() as number) < files.length) await new Promise((r) => setTimeout(r, 10));
       const seconds = (performance.now() - started) / 1000;
       await sending;
+      // Where the time went: each slice's preprocessing (read, decode, HU, windows, resize) and its
+      // share of session.run, as the node recorded them.
+      const perSlice = db.prepare('SELECT avg(preprocess_ms) AS preprocessMs, avg(inference_ms) AS inferenceMs FROM slice_results').get() as { preprocessMs: number; inferenceMs: number };
       db.close();
       const metrics = await scrape(httpPort);
       const lagMax = Number(/^ich_triage_nodejs_eventloop_lag_max_seconds (\S+)$/m.exec(metrics)?.[1] ?? NaN) * 1000;
@@ -73,6 +79,10 @@ export async function runClassifyBench(o: ClassifyBenchOptions): Promise<Classif
       const result = { slices: files.length, rawSlicesPerSecond: raw, endToEndSlicesPerSecond: e2e, ratio: e2e / raw, peakRssMb, eventLoopMaxDelayMs: lagMax };
       o.log(`end to end: ${e2e.toFixed(1)} slices/s (${files.length} slices, storescu start to last result stored, ${seconds.toFixed(2)} s)`);
       o.log(`ratio end-to-end / raw: ${result.ratio.toFixed(2)} (target >= 0.85); to the node's layout: ${(e2e / rawPlan).toFixed(2)}`);
+      o.log(
+        `end to end, where the time went: storescu sent for ${sentSeconds.toFixed(2)} s; per slice ${perSlice.preprocessMs.toFixed(2)} ms preprocessing + ` +
+          `${perSlice.inferenceMs.toFixed(2)} ms inference in a worker (raw in the node's layout: ${((1000 * plan.workers) / rawPlan).toFixed(2)} ms a slice per session)`,
+      );
       o.log(`node peak RSS: ${peakRssMb.toFixed(0)} MB (target <= 1024); event loop max delay: ${lagMax.toFixed(1)} ms (target <= 50)`);
       o.log(`load average during the run: ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}`);
       return result;
