@@ -26,16 +26,24 @@ export async function fileToTensor(file: Buffer, spec: InputSpec): Promise<Float
 
 /**
  * The slices of a series share their pixel attributes, and 16-bit tables have 65536 entries
- * per window (~1 ms to build): the last tables are kept and reused while the key matches.
- * The tables are only read.
+ * per window (~1-5 ms to build): the tables of the last few pixel layouts are kept and reused
+ * while the key matches. A worker classifies slices of several series in turn, so one entry
+ * was rebuilt at every switch. The tables are only read.
  */
-let last: { key: string; tables: Float32Array[] } | undefined;
+const kept = new Map<string, Float32Array[]>();
+const keptLayouts = 8;
 
 function windowTables(frame: PixelFrame, windows: readonly WindowSpec[]): Float32Array[] {
   const key = `${huTableKey(frame)} ${JSON.stringify(windows)}`;
-  if (last?.key !== key) {
+  let tables = kept.get(key);
+  if (tables) {
+    // Most recently used last: the first entry is the one to drop.
+    kept.delete(key);
+  } else {
     const hu = huTable(frame);
-    last = { key, tables: windows.map((w) => applyWindow(hu, w)) };
+    tables = windows.map((w) => applyWindow(hu, w));
+    if (kept.size >= keptLayouts) kept.delete(kept.keys().next().value!);
   }
-  return last.tables;
+  kept.set(key, tables);
+  return tables;
 }
