@@ -256,7 +256,7 @@ export class InferenceEngine {
       batchSize: options.batchSize > 0 ? options.batchSize : defaultBatchSize(first.provider),
       sessionMs: Math.max(...sessions.ready.map((r) => r.sessionMs)),
       priority: sessions.ready[0]!.priority,
-      busyThreads: first.provider === 'cpu' ? sessions.workers.length * workerPlan(['cpu'], options.threads).intraOpThreads : 1 + count,
+      busyThreads: first.provider === 'cpu' ? sessions.workers.length * sessions.intraOpThreads : 1 + count,
     };
     return new InferenceEngine(contract, status, sessions.workers, preprocessors);
   }
@@ -315,7 +315,7 @@ function workerSetup(contract: ModelContract, options: EngineOptions, role: Work
 }
 
 /** Session workers for the plan of `providers`, each trying them in order; throws when none starts. */
-async function startSessions(contract: ModelContract, options: EngineOptions, providers: ProviderName[]): Promise<{ workers: Worker[]; ready: SessionReady[] }> {
+async function startSessions(contract: ModelContract, options: EngineOptions, providers: ProviderName[]): Promise<{ workers: Worker[]; ready: SessionReady[]; intraOpThreads: number }> {
   const plan = workerPlan(providers, options.threads);
   const setup = workerSetup(contract, options, 'session', providers, plan.intraOpThreads);
   const workers = Array.from({ length: plan.workers }, () => new Worker(workerScript(), { workerData: setup }));
@@ -333,7 +333,7 @@ async function startSessions(contract: ModelContract, options: EngineOptions, pr
     const reasons = (failed?.attempts ?? []).map((a) => `${a.provider}: ${a.reason}`).join('; ');
     throw new IchError('PROVIDER_UNAVAILABLE', `no execution provider of [${providers.join(', ')}] could start (${reasons})`);
   }
-  return { workers, ready };
+  return { workers, ready, intraOpThreads: plan.intraOpThreads };
 }
 
 function firstMessage(worker: Worker): Promise<WorkerReady> {
