@@ -77,7 +77,7 @@ async function scriptedPeer(answers: Map<string, { status: number; comment: stri
 function outbox(dir: string): { db: Db; store: OutboxStore } {
   const db = openDb(path.join(dir, 'ich-triage.db'));
   migrate(db);
-  deferCleanup(() => db.close());
+  deferCleanup(() => void db.close());
   return { db, store: new OutboxStore(db) };
 }
 

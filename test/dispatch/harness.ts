@@ -83,7 +83,7 @@ export function scenarioConfig(o: ScenarioPeers) {
 export async function send(d: TestDaemon, dir: string, slices: readonly Slice[], prefix: string): Promise<void> {
   const r = await storescu({ port: d.port }, writeSlices(path.join(dir, 'in'), slices, prefix));
   expect(r.code, r.output).toBe(0);
-  expect(storeResponses(r.output).filter((x) => x.status === 'Success')).toHaveLength(slices.length);
+  expect(storeResponses(r.stderr).filter((x) => x.status === 'Success')).toHaveLength(slices.length);
 }
 
 /** Resolves once the series has `count` outbox rows and all of them are sent. */

@@ -25,7 +25,7 @@ test('Orthanc as the PACS: the SR and the KOS land in the source study', async (
 
   const series = syntheticSeries({ slices: 10, ...phi, seriesDescription: 'HEAD 5mm' });
   const toOrthanc = await storescu({ port: orthanc.dicomPort, calledAe: orthanc.aeTitle }, writeSlices(path.join(dir, 'scanner'), series));
-  expect(storeResponses(toOrthanc.output).filter((x) => x.status === 'Success'), toOrthanc.output).toHaveLength(series.length);
+  expect(storeResponses(toOrthanc.stderr).filter((x) => x.status === 'Success'), toOrthanc.output).toHaveLength(series.length);
   await send(d, dir, series, 'node');
   await settled(d, series[0]!.seriesUid);
 

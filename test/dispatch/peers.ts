@@ -68,7 +68,7 @@ export function receivedObjects(dir: string): ReceivedObject[] {
 
 /** A Part 10 file's data set, naturalized (dcmjs). */
 export function readDataset(bytes: Buffer): Record<string, any> {
-  const dict = dcmjs.data.DicomMessage.readFile(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.length));
+  const dict = dcmjs.data.DicomMessage.readFile(new Uint8Array(bytes).buffer);
   return dcmjs.data.DicomMetaDictionary.naturalizeDataset(dict.dict) as Record<string, any>;
 }
 
@@ -148,7 +148,7 @@ export async function startOrthanc(dir: string, aeTitle = 'ORTHANC'): Promise<Or
   child.stderr!.setEncoding('utf8').on('data', (s: string) => (log = (log + s).slice(-8000)));
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   const base = `http://127.0.0.1:${httpPort}`;
-  const request = async (route: string, init?: RequestInit) => {
+  const request = async (route: string, init?: RequestInit): Promise<any> => {
     const r = await fetch(`${base}${route}`, init);
     if (!r.ok) throw new Error(`Orthanc ${route}: HTTP ${r.status}`);
     return r.json();

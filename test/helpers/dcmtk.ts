@@ -91,14 +91,15 @@ export function echoscu(peer: Peer, options?: ToolOptions): Promise<ToolResult> 
 }
 
 /**
- * Parses storescu -v output into the files whose C-STORE was answered, with the status text
- * dcmtk printed ("Success", "Refused: OutOfResources", ...).
+ * Parses storescu -v's log (its stderr) into the files whose C-STORE was answered, with the
+ * status text dcmtk printed ("Success", "Refused: OutOfResources", ...). Not the interleaved
+ * output: storescu writes its "XMIT: ..." progress to stdout a few bytes at a time, which can
+ * land inside a log line.
  */
-export function storeResponses(output: string): { file: string; status: string }[] {
+export function storeResponses(log: string): { file: string; status: string }[] {
   const out: { file: string; status: string }[] = [];
   let file: string | undefined;
-  for (const line of output.split('\n')) {
-    // Progress dots go to stdout without a newline, so a log line may start mid-line.
+  for (const line of log.split('\n')) {
     const sending = /I: Sending file: (.*)$/.exec(line);
     if (sending) file = sending[1]!;
     const response = /I: Received Store Response \((.*)\)\s*$/.exec(line);

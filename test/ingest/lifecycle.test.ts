@@ -45,7 +45,7 @@ test('4 concurrent associations x 50 slices are all stored', async () => {
   const results = await Promise.all(files.map((f, i) => storescu({ port: d.port, callingAe: `SCU_${i}` }, f)));
   for (const r of results) {
     expect(r.code, r.output).toBe(0);
-    expect(storeResponses(r.output).filter((x) => x.status === 'Success')).toHaveLength(50);
+    expect(storeResponses(r.stderr).filter((x) => x.status === 'Success')).toHaveLength(50);
   }
   const stored = rows(d);
   expect(stored.size).toBe(200);
@@ -74,7 +74,7 @@ test.each(interruptions)('%s during a transfer: every acknowledged instance is o
   expect(await d.exited).toBe(exit);
   if (signal === 'SIGTERM') expect(d.logs.at(-1)?.msg).toBe('stopped');
   const sent = await sender.done;
-  const acknowledged = storeResponses(sent.output).filter((x) => x.status === 'Success');
+  const acknowledged = storeResponses(sent.stderr).filter((x) => x.status === 'Success');
   // storescu waits for each response, and the 20th may not have left before the signal.
   expect(acknowledged.length).toBeGreaterThanOrEqual(19);
   expect(acknowledged.length, 'the transfer should have been cut short').toBeLessThan(300);
@@ -101,7 +101,7 @@ test('SIGTERM lets an association in flight finish within the drain time', async
   const [code, sent] = await Promise.all([d.exited, sender.done]);
   expect(code).toBe(0);
   expect(sent.code, sent.output).toBe(0);
-  expect(storeResponses(sent.output).filter((x) => x.status === 'Success')).toHaveLength(150);
+  expect(storeResponses(sent.stderr).filter((x) => x.status === 'Success')).toHaveLength(150);
   expect(rows(d).size).toBe(150);
 });
 
@@ -112,7 +112,7 @@ test('PatientName, PatientID and PatientBirthDate never reach the logs (logging.
   const refused = syntheticSeries({ slices: 1, ...phi, omitStudyUid: true });
   const files = writeSlices(path.join(d.dir, 'in'), [...good, ...refused]);
   const r = await storescu({ port: d.port }, files, ['--no-halt']);
-  expect(storeResponses(r.output).map((x) => x.status)).toEqual(['Success', 'Success', 'Success', 'Error: CannotUnderstand']);
+  expect(storeResponses(r.stderr).map((x) => x.status)).toEqual(['Success', 'Success', 'Success', 'Error: CannotUnderstand']);
   await d.stop();
   const text = [...d.logs.map((l) => JSON.stringify(l)), ...d.rawOutput].join('\n');
   expect(d.logs.length).toBeGreaterThan(5);

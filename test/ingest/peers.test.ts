@@ -82,7 +82,7 @@ describe('storescu', () => {
     const callingAe = 'STORESCU';
     const r = await storescu({ port: daemon.port, callingAe }, files, args);
     expect(r.code, r.output).toBe(0);
-    expect(storeResponses(r.output).map((x) => x.status)).toEqual(['Success', 'Success', 'Success']);
+    expect(storeResponses(r.stderr).map((x) => x.status)).toEqual(['Success', 'Success', 'Success']);
     const expectedTs = compression ? compressionTransferSyntax[compression] : (ts ?? ExplicitVRLittleEndian);
     expectStored(slices, files, expectedTs, callingAe);
   });
@@ -92,7 +92,7 @@ test('storescu deflating on the way: stored as deflated explicit VR LE, inflatin
   const { slices, files } = await prepare('storescu-deflate');
   const r = await storescu({ port: daemon.port, callingAe: 'STORESCU' }, files, ['-xd']);
   expect(r.code, r.output).toBe(0);
-  expect(storeResponses(r.output).map((x) => x.status)).toEqual(['Success', 'Success', 'Success']);
+  expect(storeResponses(r.stderr).map((x) => x.status)).toEqual(['Success', 'Success', 'Success']);
   expectStored(slices, files, '1.2.840.10008.1.2.1.99', 'STORESCU', (stored) => inflateRawSync(stored));
 });
 
@@ -140,7 +140,7 @@ describe('a sender offering JPEG-LS and explicit VR LE in one presentation conte
       const { slices, files } = await prepare(`both-${preferCompressed}`, compression);
       const r = await storescu({ port: node.port, callingAe: 'PACS' }, files, profile(path.dirname(files[0]!)));
       expect(r.code, r.output).toBe(0);
-      expect(storeResponses(r.output).map((x) => x.status), name).toEqual(['Success', 'Success', 'Success']);
+      expect(storeResponses(r.stderr).map((x) => x.status), name).toEqual(['Success', 'Success', 'Success']);
       const db = node.openDb();
       try {
         const rows = new InstanceStore(db).ofSeries(slices[0]!.seriesUid);

@@ -207,8 +207,8 @@ describe('C-STORE refusals and special cases', () => {
     // Twice in one association, then again in another.
     const r1 = await storescu({ port: daemon.port, callingAe: 'STORESCU' }, [firstFile!, firstFile!]);
     const r2 = await storescu({ port: daemon.port, callingAe: 'STORESCU' }, [secondFile!]);
-    expect(storeResponses(r1.output).map((x) => x.status)).toEqual(['Success', 'Success']);
-    expect(storeResponses(r2.output).map((x) => x.status)).toEqual(['Success']);
+    expect(storeResponses(r1.stderr).map((x) => x.status)).toEqual(['Success', 'Success']);
+    expect(storeResponses(r2.stderr).map((x) => x.status)).toEqual(['Success']);
     expect(countRows(first!.sopInstanceUid)).toBe(1);
     const stored = readFileSync(path.join(daemon.dataDir, instanceRow(first!.sopInstanceUid).path));
     expect(dataSetOf(stored).equals(first!.dataSet)).toBe(true);
@@ -219,7 +219,7 @@ describe('C-STORE refusals and special cases', () => {
     const [slice] = syntheticSeries({ slices: 1, headerPadding: 20_000 });
     const [file] = writeSlices(path.join(daemon.dir, 'long-header'), [slice!]);
     const r = await storescu({ port: daemon.port, callingAe: 'STORESCU' }, [file!]);
-    expect(storeResponses(r.output).map((x) => x.status)).toEqual(['Success']);
+    expect(storeResponses(r.stderr).map((x) => x.status)).toEqual(['Success']);
     const row = instanceRow(slice!.sopInstanceUid);
     expect(row.state).not.toBe('skipped');
     expect(dataSetOf(readFileSync(path.join(daemon.dataDir, row.path))).equals(slice!.dataSet)).toBe(true);
@@ -229,7 +229,7 @@ describe('C-STORE refusals and special cases', () => {
     const sc = syntheticSlice({ sopClassUid: SecondaryCaptureStorage, modality: 'OT' });
     const [file] = writeSlices(path.join(daemon.dir, 'sc'), [sc]);
     const r = await storescu({ port: daemon.port, callingAe: 'STORESCU' }, [file!]);
-    expect(storeResponses(r.output).map((x) => x.status)).toEqual(['Success']);
+    expect(storeResponses(r.stderr).map((x) => x.status)).toEqual(['Success']);
     const row = instanceRow(sc.sopInstanceUid);
     expect(row).toMatchObject({ state: 'skipped', sop_class_uid: SecondaryCaptureStorage });
     expect(row.skip_reason).toContain(SecondaryCaptureStorage);

@@ -48,7 +48,7 @@ describe.skipIf(!present)('real RSNA series', () => {
     expect(files).toHaveLength(234);
     const r = await storescu({ port: daemon.port, callingAe: 'RSNA_PLAIN' }, files, ['--max-pdu', '131072'], { timeoutMs: 120_000 });
     expect(r.code, r.output.slice(-2000)).toBe(0);
-    expect(storeResponses(r.output).filter((x) => x.status === 'Success')).toHaveLength(234);
+    expect(storeResponses(r.stderr).filter((x) => x.status === 'Success')).toHaveLength(234);
     const stored = rows('RSNA_PLAIN');
     expect(new Set(stored.map((x) => x.sop))).toEqual(new Set(files.map(sopOf)));
     expect(new Set(stored.map((x) => x.series)).size).toBe(6);

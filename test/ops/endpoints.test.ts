@@ -1,11 +1,11 @@
 import { afterEach, expect, test } from 'vitest';
-import { execFile, spawn } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { startDaemon, mainJs, type TestDaemon } from '../helpers/daemon.js';
-import { storescu, storeResponses, dcmtkEnv, storescuArgs } from '../helpers/dcmtk.js';
+import { storescu, storeResponses, dcmtkEnv, storescuArgs, startTool } from '../helpers/dcmtk.js';
 import { syntheticSeries, writeSlices } from '../helpers/synthetic.js';
 
 // /healthz, /metrics, /status and `ich-triage status` against a running node; the disk
@@ -100,12 +100,12 @@ test.skipIf(!asRoot)('below storage.minFreeMb new C-STOREs get 0xA700 with a log
   const d = await start({ storage: { dataDir, minFreeMb: 6 } });
   const dir = tempDir();
   const slices = writeSlices(dir, syntheticSeries({ slices: 40, rows: 256, columns: 256 }));
-  const first = await storescu({ port: d.port }, slices, ['-v']).catch((e: { output?: string }) => ({ output: e.output ?? '' }));
-  const statuses = storeResponses(first.output).map((r) => r.status);
+  const first = await storescu({ port: d.port }, slices, ['-v']);
+  const statuses = storeResponses(first.stderr).map((r) => r.status);
   expect(statuses).toContain('Success');
   await d.waitForLog((l) => l.msg === 'disk space low: refusing new instances (0xA700)', 30_000);
-  const refused = await storescu({ port: d.port }, slices.slice(0, 3), ['-v']).catch((e: { output?: string }) => ({ output: e.output ?? '' }));
-  expect(storeResponses(refused.output).map((r) => r.status)).toEqual(expect.arrayContaining([expect.stringMatching(/Out ?of ?Resources/i)]));
+  const refused = await storescu({ port: d.port }, slices.slice(0, 3), ['-v']);
+  expect(storeResponses(refused.stderr).map((r) => r.status)).toEqual(expect.arrayContaining([expect.stringMatching(/Out ?of ?Resources/i)]));
   const health = await get(d, '/healthz');
   expect(health.status).toBe(503);
   expect(JSON.parse(health.text).failed).toEqual(['disk']);
@@ -115,7 +115,7 @@ test.skipIf(!asRoot)('below storage.minFreeMb new C-STOREs get 0xA700 with a log
   await d.waitForLog((l) => l.msg === 'disk space recovered: accepting instances', 30_000);
   const again = syntheticSeries({ slices: 2 });
   const ok = await storescu({ port: d.port }, writeSlices(path.join(dir, 'again'), again), ['-v']);
-  expect(storeResponses(ok.output).map((r) => r.status)).toEqual(['Success', 'Success']);
+  expect(storeResponses(ok.stderr).map((r) => r.status)).toEqual(['Success', 'Success']);
   expect((await get(d, '/healthz')).status).toBe(200);
 }, 120_000);
 if (!asRoot) console.warn('skipped: disk watermark test needs root to mount a tmpfs');
@@ -125,11 +125,7 @@ test('SIGHUP reloads config and model without dropping an association in flight'
   const dir = tempDir();
   const files = writeSlices(dir, syntheticSeries({ slices: 150 }));
   // storescu in the background, reload while it sends.
-  const child = spawn('storescu', storescuArgs({ port: d.port }, files, ['-v']), { env: { ...process.env, ...dcmtkEnv } });
-  let output = '';
-  child.stdout.on('data', (b: Buffer) => (output += b.toString()));
-  child.stderr.on('data', (b: Buffer) => (output += b.toString()));
-  const done = new Promise<number>((resolve) => child.once('exit', (code) => resolve(code ?? -1)));
+  const sender = startTool('storescu', storescuArgs({ port: d.port }, files, ['-v']));
   await d.waitForLog((l) => l.msg === 'instance stored', 30_000);
   const config = JSON.parse(readFileSync(d.configFile, 'utf8'));
   config.model.thresholds = { any: 0.123 };
@@ -138,8 +134,9 @@ test('SIGHUP reloads config and model without dropping an association in flight'
   d.process.kill('SIGHUP');
   const reloaded = await d.waitForLog((l) => l.msg === 'config reloaded', 30_000);
   expect(reloaded['modelReloaded']).toBe(true);
-  expect(await done).toBe(0);
-  expect(storeResponses(output).filter((r) => r.status === 'Success')).toHaveLength(150);
+  const sent = await sender.done;
+  expect(sent.code).toBe(0);
+  expect(storeResponses(sent.stderr).filter((r) => r.status === 'Success')).toHaveLength(150);
   const loaded = d.logs.filter((l) => l.msg === 'model loaded');
   expect(loaded.at(-1)!['thresholds']).toMatchObject({ any: 0.123 });
   // A broken config is refused and the node keeps running on the old one.

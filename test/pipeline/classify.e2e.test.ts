@@ -49,7 +49,7 @@ test('a series with a synthetic bleed and one without are both decided within id
   const clean = syntheticSeries({ slices: 12 });
   const files = [...writeSlices(path.join(dir, 'a'), bleed), ...writeSlices(path.join(dir, 'b'), clean)];
   const sent = await storescu({ port: d.port, calledAe: d.aeTitle }, files, ['-v']);
-  expect(storeResponses(sent.output).filter((r) => r.status === 'Success')).toHaveLength(24);
+  expect(storeResponses(sent.stderr).filter((r) => r.status === 'Success')).toHaveLength(24);
   const lastAck = Date.now();
   const seriesUids = [bleed[0]!.seriesUid, clean[0]!.seriesUid];
   const decided = await Promise.all(seriesUids.map((uid) => d.waitForLog(decidedLine(uid), 30_000)));
@@ -88,7 +88,7 @@ test('kill -9 after half a series is acknowledged: after restart every acknowled
   const series = syntheticSeries({ slices: 16 });
   const files = writeSlices(dir, series);
   const sent = await storescu({ port: d.port, calledAe: d.aeTitle }, files.slice(0, 8), ['-v']);
-  const acked = storeResponses(sent.output).filter((r) => r.status === 'Success');
+  const acked = storeResponses(sent.stderr).filter((r) => r.status === 'Success');
   expect(acked).toHaveLength(8);
   await d.stop('SIGKILL');
   await d.restart();
@@ -107,7 +107,10 @@ test.skipIf(!existsSync(realSeries))('real RSNA series: 234 slices classified, 6
   const files = readdirSync(realSeries).flatMap((s) => readdirSync(path.join(realSeries, s)).map((f) => path.join(realSeries, s, f)));
   expect(files).toHaveLength(234);
   const sent = await storescu({ port: d.port, calledAe: d.aeTitle }, files, ['-v']);
-  expect(storeResponses(sent.output).filter((r) => r.status === 'Success')).toHaveLength(234);
+  const answered = storeResponses(sent.stderr);
+  // On failure the message names the refused files, the statuses and the node's reasons.
+  expect({ refused: answered.filter((r) => r.status !== 'Success'), reasons: d.logs.filter((l) => l.level === 'warn' || l.level === 'error').map((l) => `${l.msg}: ${String(l['reason'] ?? '')}`) }).toEqual({ refused: [], reasons: [] });
+  expect(answered).toHaveLength(234);
   const series = readdirSync(realSeries);
   await Promise.all(series.map((s) => d.waitForLog(decidedLine(s), 120_000)));
   const db = d.openDb();

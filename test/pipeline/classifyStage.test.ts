@@ -60,7 +60,7 @@ function stageWithClock(name: string, count: number) {
     waiting = { count, resolve };
     if (batches.length >= count) resolve();
   });
-  const classified = () => db.prepare("SELECT count(*) FROM instances WHERE state = 'classified' AND series_uid = ?").pluck().get(slices[0]!.seriesUid);
+  const classified = () => db.prepare("SELECT count(*) FROM instances WHERE state = 'classified' AND series_uid = ?").pluck().get(slices[0]!.seriesUid) as number;
   return { stage, clock, batches, arrive, finished, classified };
 }
 

@@ -48,7 +48,7 @@ async function normalSeries(name: string, slices = 10): Promise<void> {
   const series = syntheticSeries({ slices });
   const r = await storescu({ port: d.port }, writeSlices(path.join(d.dir, name), series));
   expect(r.code, r.output).toBe(0);
-  expect(storeResponses(r.output).filter((x) => x.status === 'Success')).toHaveLength(slices);
+  expect(storeResponses(r.stderr).filter((x) => x.status === 'Success')).toHaveLength(slices);
   await eventually(`${name} classified`, () => series.every((s) => instanceStates().get(s.sopInstanceUid)?.state === 'classified'));
 }
 

@@ -24,7 +24,7 @@ export async function sendUntilAcknowledged(port: number, files: readonly string
     if (Date.now() > deadline) throw new Error(`${pending.length} of ${files.length} files still unacknowledged after ${timeoutMs} ms`);
     stats.runs++;
     const r = await storescu({ port, callingAe }, pending, ['--no-halt']).catch(() => undefined);
-    const responses = storeResponses(r?.output ?? '');
+    const responses = storeResponses(r?.stderr ?? '');
     for (const x of responses) stats.statuses.set(x.status, (stats.statuses.get(x.status) ?? 0) + 1);
     const acknowledged = new Set(responses.filter((x) => x.status === 'Success').map((x) => x.file));
     pending = pending.filter((f) => !acknowledged.has(f));

@@ -40,7 +40,7 @@ test('a full run at log level trace writes no patient name, ID or birth date', a
   const noStudy = syntheticSlice({ ...patient, omitStudyUid: true });
   const files = writeSlices(path.join(dir, 'in'), [...series, noStudy, series[0]!]);
   const r = await storescu({ port: d.port }, files, ['--no-halt']);
-  expect(storeResponses(r.output).map((x) => x.status)).toEqual([...Array(10).fill('Success'), 'Error: CannotUnderstand', 'Success']);
+  expect(storeResponses(r.stderr).map((x) => x.status)).toEqual([...Array(10).fill('Success'), 'Error: CannotUnderstand', 'Success']);
 
   // The PACS is down for the first attempts.
   await eventually('an SR attempt failed', () => d.logs.some((l) => l.msg === 'output not delivered; will retry' && l.kind === 'sr'));

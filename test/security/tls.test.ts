@@ -63,7 +63,7 @@ describe('DICOM TLS', () => {
 
     const ok = await storescu({ port: d.port }, files, tlsArgs(pki.client));
     expect(ok.code, ok.output).toBe(0);
-    expect(storeResponses(ok.output).filter((r) => r.status === 'Success')).toHaveLength(series.length);
+    expect(storeResponses(ok.stderr).filter((r) => r.status === 'Success')).toHaveLength(series.length);
     const echo = await runTool('echoscu', ['-v', ...tlsArgs(pki.client), '-aec', d.aeTitle, '127.0.0.1', String(d.port)]);
     expect(echo.code, echo.output).toBe(0);
 
@@ -76,7 +76,7 @@ describe('DICOM TLS', () => {
     for (const [what, args] of refusedPeers) {
       const r = await storescu({ port: d.port }, files.slice(0, 1), [...args]);
       expect(r.code, `${what}: ${r.output}`).not.toBe(0);
-      expect(storeResponses(r.output), what).toEqual([]);
+      expect(storeResponses(r.stderr), what).toEqual([]);
     }
     await eventually('three refused handshakes logged', () => handshakeFailures(d, before).length >= 3);
     for (const l of handshakeFailures(d, before)) expect(l.port).toEqual(expect.any(Number));
@@ -95,11 +95,11 @@ describe('DICOM TLS', () => {
     const files = writeSlices(path.join(dir, 'in'), syntheticSeries({ slices: 2 }));
     const anonymous = await storescu({ port: d.port }, files, tlsArgs());
     expect(anonymous.code, anonymous.output).toBe(0);
-    expect(storeResponses(anonymous.output).map((r) => r.status)).toEqual(['Success', 'Success']);
+    expect(storeResponses(anonymous.stderr).map((r) => r.status)).toEqual(['Success', 'Success']);
     // A client that trusts another CA refuses the node's certificate: the client side verifies.
     const distrustful = await storescu({ port: d.port }, files, ['+tla', '+cf', pki.rogue.cert]);
     expect(distrustful.code).not.toBe(0);
-    expect(storeResponses(distrustful.output)).toEqual([]);
+    expect(storeResponses(distrustful.stderr)).toEqual([]);
   }, 60_000);
 });
 
