@@ -5,7 +5,8 @@ import path from 'node:path';
 import ort from 'onnxruntime-node';
 import { loadModelContract } from '../src/inference/contract.js';
 import { InferenceEngine } from '../src/inference/engine.js';
-import { initPixelDecoders } from '../src/dicom/pixels.js';
+import { decodePixels, initPixelDecoders } from '../src/dicom/pixels.js';
+import { warmUpSlices } from '../src/inference/warmUpSlices.js';
 import { fileToTensor } from '../src/imaging/tensor.js';
 import { syntheticSeries, writeSlices } from './helpers/synthetic.js';
 import { tinyModel } from './helpers/daemon.js';
@@ -46,6 +47,23 @@ describe('inference engine (worker threads)', () => {
       expect(item.probs!.every((p) => p >= 0 && p <= 1)).toBe(true);
     }
     expect(result.inferenceMs).toBeGreaterThan(0);
+  });
+
+  it("warms the workers' preprocessing on 512x512 phantoms of both common encodings, which decode to model inputs", async () => {
+    await initPixelDecoders();
+    const slices = warmUpSlices();
+    const frames = await Promise.all(slices.map((s) => decodePixels(Buffer.from(s))));
+    expect(frames.map((f) => [f.rows, f.columns, f.bitsStored, f.pixelRepresentation])).toEqual([
+      [512, 512, 16, 1],
+      [512, 512, 12, 0],
+    ]);
+    for (const s of slices) {
+      const tensor = await fileToTensor(Buffer.from(s), contract.input);
+      expect(tensor).toHaveLength(contract.input.windows.length * contract.input.size ** 2);
+      // Head-like content: air at each window's floor (0) and tissue above it.
+      expect(tensor.reduce((a, b) => Math.min(a, b))).toBe(0);
+      expect(tensor.reduce((a, b) => Math.max(a, b))).toBeGreaterThan(0);
+    }
   });
 
   it('reports a file that cannot be decoded and classifies the rest', async () => {

@@ -11,7 +11,7 @@ import { defaultBatchSize, workerPlan } from '../inference/engine.js';
 import { providerOption } from '../inference/providers.js';
 import type { ProviderName } from '../config/schema.js';
 import { packageRoot, run, startNode, freePort } from './processes.js';
-import { syntheticSeries, writeSlices } from './syntheticCt.js';
+import { syntheticSeries, writeSlices } from '../dicom/syntheticCt.js';
 
 export interface ClassifyBenchOptions {
   modelPath: string;

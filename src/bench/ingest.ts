@@ -5,7 +5,7 @@ import { performance } from 'node:perf_hooks';
 import { setTimeout } from 'node:timers/promises';
 import Database from 'better-sqlite3';
 import { dbFileName } from '../store/db.js';
-import { syntheticSeries, writeSlices } from './syntheticCt.js';
+import { syntheticSeries, writeSlices } from '../dicom/syntheticCt.js';
 import { nodeCommands, packageRoot, run, startNode, startStorescp } from './processes.js';
 
 /**

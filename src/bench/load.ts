@@ -5,7 +5,7 @@ import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import Database from 'better-sqlite3';
 import { dbFileName } from '../store/db.js';
-import { syntheticSeries } from './syntheticCt.js';
+import { syntheticSeries } from '../dicom/syntheticCt.js';
 import { dcmtkEnv, packageRoot, startNode } from './processes.js';
 import { fmtLoad, pipelineIdle } from './ingest.js';
 

@@ -19,7 +19,7 @@ import { storeFiles } from '../dispatch/storeScu.js';
 import { listFiles } from '../cli/classify.js';
 import { rawThroughput } from './classify.js';
 import { freePort, packageRoot, startNode, type RunningNode } from './processes.js';
-import { syntheticSeries, writeSlices } from './syntheticCt.js';
+import { syntheticSeries, writeSlices } from '../dicom/syntheticCt.js';
 
 export interface ProviderBenchOptions {
   /** Figures (providers.json) and the real slices' classify outputs go here. */

@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { syntheticSeries, writeSlices } from './syntheticCt.js';
+import { syntheticSeries, writeSlices } from '../dicom/syntheticCt.js';
 import { dcmtkEnv, startNode, startStorescp } from './processes.js';
 import { startSmtpSink, type SmtpSink } from './smtpSink.js';
 import { fmtLoad, median } from './ingest.js';

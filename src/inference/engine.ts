@@ -5,6 +5,7 @@ import { IchError } from '../errors.js';
 import type { ProviderName } from '../config/schema.js';
 import type { ThreadPriority } from '../util/threadPriority.js';
 import type { ModelContract } from './contract.js';
+import { warmUpSlices } from './warmUpSlices.js';
 import type {
   BatchFailure,
   BatchItem,
@@ -311,6 +312,7 @@ function workerSetup(contract: ModelContract, options: EngineOptions, role: Work
     input: contract.input,
     outputName: contract.outputName,
     classCount: contract.classes.length,
+    warmUpFiles: warmUpSlices(),
   };
 }
 

@@ -20,6 +20,8 @@ export interface WorkerSetup {
   input: InputSpec & { name: string };
   outputName: string;
   classCount: number;
+  /** Part 10 files preprocessed a few times before the worker says it is ready (see warmUpSlices). */
+  warmUpFiles: Uint8Array[];
 }
 
 export interface ProviderAttempt {
