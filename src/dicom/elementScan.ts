@@ -1,22 +1,31 @@
 /**
- * A fast, allocation-light walk over the top-level elements of a Little Endian data set, for
- * the ingest hot path: it collects the string values of the tags asked for and stops at the
- * pixel data or once past the last tag asked for. Sequences are skipped (nested items are
- * walked only to find their end). Every length is checked against the bytes present, so hostile
- * lengths cannot make it allocate.
+ * The one walker over Little Endian data set elements: element headers, and the skipping of
+ * undefined-length values (sequences, UN values, encapsulated pixel data). Every length is
+ * checked against the bytes present, so hostile lengths cannot make a reader allocate.
+ * `scanElements` is the ingest hot path's allocation-light use of it; imageDataset.ts reads
+ * the pixel module with it.
  */
 
 export const pixelDataTag = 0x7fe00010;
-
-const itemTag = 0xfffee000;
-const itemDelimiterTag = 0xfffee00d;
-const sequenceDelimiterTag = 0xfffee0dd;
-const undefinedLength = 0xffffffff;
+export const itemTag = 0xfffee000;
+export const itemDelimiterTag = 0xfffee00d;
+export const sequenceDelimiterTag = 0xfffee0dd;
+export const undefinedLength = 0xffffffff;
+const maxNesting = 32;
 
 /** VRs with a 2-byte reserved field and a 4-byte length in explicit VR (PS3.5 7.1.2). */
-export const longVrs = new Set(['OB', 'OD', 'OF', 'OL', 'OV', 'OW', 'SQ', 'SV', 'UC', 'UN', 'UR', 'UT', 'UV']);
+const longVrs = new Set(['OB', 'OD', 'OF', 'OL', 'OV', 'OW', 'SQ', 'SV', 'UC', 'UN', 'UR', 'UT', 'UV']);
 
+/** The data ends inside an element: a longer prefix of the same data may parse. */
 export class TruncatedError extends Error {}
+
+export interface ElementHeader {
+  tag: number;
+  /** Explicit VR data sets only, never for items and delimiters. */
+  vr?: string;
+  length: number;
+  valueOffset: number;
+}
 
 export interface ScanResult {
   /** Values by tag number, split on backslash, trailing padding removed. */
@@ -29,8 +38,10 @@ export interface ScanResult {
 }
 
 /**
- * Scans `buffer` from `offset` (the first data set element). Throws TruncatedError when the
- * buffer ends inside an element, Error on malformed structure.
+ * Collects the string values of the `wanted` top-level tags of the data set in `buffer` from
+ * `offset` (its first element), stopping at the pixel data or past the last wanted tag.
+ * Sequences are skipped. Throws TruncatedError when the buffer ends inside an element, Error
+ * on malformed structure.
  */
 export function scanElements(buffer: Buffer, offset: number, explicitVr: boolean, wanted: ReadonlySet<number>): ScanResult {
   const values = new Map<number, string[]>();
@@ -39,69 +50,69 @@ export function scanElements(buffer: Buffer, offset: number, explicitVr: boolean
   while (pos < buffer.length) {
     const el = readElementHeader(buffer, pos, explicitVr);
     if (el.tag === pixelDataTag || el.tag > lastWanted) return { values, complete: true };
-    pos = el.valueOffset;
     if (el.length === undefinedLength) {
-      pos = skipUndefinedLength(buffer, pos, explicitVr, 0);
+      pos = skipUndefinedLength(buffer, el.valueOffset, explicitVr && el.vr !== 'UN');
       continue;
     }
-    if (pos + el.length > buffer.length) throw new TruncatedError('buffer ends inside an element');
+    const end = valueEnd(buffer, el);
     if (wanted.has(el.tag)) {
-      values.set(el.tag, buffer.toString('latin1', pos, pos + el.length).replace(/[\0 ]+$/, '').split('\\').map((v) => v.trim()));
+      values.set(el.tag, buffer.toString('latin1', el.valueOffset, end).replace(/[\0 ]+$/, '').split('\\').map((v) => v.trim()));
     }
-    pos += el.length;
+    pos = end;
   }
   return { values, complete: false };
 }
 
-interface ElementHeader {
-  tag: number;
-  length: number;
-  valueOffset: number;
-}
-
-function readElementHeader(b: Buffer, pos: number, explicitVr: boolean): ElementHeader {
-  if (pos + 8 > b.length) throw new TruncatedError('buffer ends inside an element header');
+export function readElementHeader(b: Buffer, pos: number, explicitVr: boolean): ElementHeader {
+  if (pos + 8 > b.length) throw new TruncatedError(`the data ends inside an element header at offset ${pos}`);
   const tag = ((b.readUInt16LE(pos) << 16) | b.readUInt16LE(pos + 2)) >>> 0;
-  // Item and delimiter tags never carry a VR, even in explicit VR data sets.
-  if (!explicitVr || tag >>> 16 === 0xfffe) {
-    return { tag, length: b.readUInt32LE(pos + 4), valueOffset: pos + 8 };
-  }
+  // Items and delimiters never carry a VR, even in explicit VR data sets.
+  if (!explicitVr || tag >>> 16 === 0xfffe) return { tag, length: b.readUInt32LE(pos + 4), valueOffset: pos + 8 };
   const vr = b.toString('latin1', pos + 4, pos + 6);
   if (!/^[A-Z]{2}$/.test(vr)) throw new Error(`invalid VR at offset ${pos}`);
-  if (longVrs.has(vr)) {
-    if (pos + 12 > b.length) throw new TruncatedError('buffer ends inside an element header');
-    return { tag, length: b.readUInt32LE(pos + 8), valueOffset: pos + 12 };
-  }
-  return { tag, length: b.readUInt16LE(pos + 6), valueOffset: pos + 8 };
+  if (!longVrs.has(vr)) return { tag, vr, length: b.readUInt16LE(pos + 6), valueOffset: pos + 8 };
+  if (pos + 12 > b.length) throw new TruncatedError(`the data ends inside an element header at offset ${pos}`);
+  return { tag, vr, length: b.readUInt32LE(pos + 8), valueOffset: pos + 12 };
+}
+
+/** End of an element's value, which must have a defined length that fits the buffer. */
+export function valueEnd(b: Buffer, el: ElementHeader): number {
+  if (el.length === undefinedLength) throw new Error(`element ${tagName(el.tag)} has an undefined length where a defined one is required`);
+  const end = el.valueOffset + el.length;
+  if (end > b.length) throw new TruncatedError(`the data ends inside element ${tagName(el.tag)}: ${el.length} bytes declared, ${b.length - el.valueOffset} present`);
+  return end;
 }
 
 /**
- * Skips the value of an undefined-length element: a sequence of items, or encapsulated
- * fragments. Returns the offset after its sequence delimiter.
+ * Skips a sequence, UN value or encapsulated pixel data of undefined length, starting at its
+ * first item; returns the offset after its sequence delimiter. Items of undefined length are
+ * walked element by element to their delimiter. A UN value of undefined length is implicit VR
+ * inside, whatever the data set's encoding (PS3.5 6.2.2): pass `explicitVr` false for it.
  */
-function skipUndefinedLength(b: Buffer, pos: number, explicitVr: boolean, depth: number): number {
-  if (depth > 32) throw new Error('sequences nested too deeply');
+export function skipUndefinedLength(b: Buffer, pos: number, explicitVr: boolean, depth = 0): number {
+  if (depth > maxNesting) throw new Error(`sequences nested deeper than ${maxNesting}`);
   for (;;) {
-    const item = readElementHeader(b, pos, false);
-    pos = item.valueOffset;
-    if (item.tag === sequenceDelimiterTag) return pos;
-    if (item.tag !== itemTag) throw new Error(`expected an item at offset ${pos - 8}`);
-    if (item.length !== undefinedLength) {
-      if (pos + item.length > b.length) throw new TruncatedError('buffer ends inside an item');
-      pos += item.length;
+    const el = readElementHeader(b, pos, false);
+    if (el.tag === sequenceDelimiterTag) return el.valueOffset;
+    if (el.tag !== itemTag) throw new Error(`expected a sequence item at offset ${pos}`);
+    if (el.length !== undefinedLength) {
+      pos = valueEnd(b, el);
       continue;
     }
-    // An undefined-length item: its elements, until the item delimiter.
+    pos = el.valueOffset;
     for (;;) {
-      const el = readElementHeader(b, pos, explicitVr);
-      pos = el.valueOffset;
-      if (el.tag === itemDelimiterTag) break;
-      if (el.length === undefinedLength) {
-        pos = skipUndefinedLength(b, pos, explicitVr, depth + 1);
-      } else {
-        if (pos + el.length > b.length) throw new TruncatedError('buffer ends inside an element');
-        pos += el.length;
+      const inner = readElementHeader(b, pos, explicitVr);
+      if (inner.tag === itemDelimiterTag) {
+        pos = inner.valueOffset;
+        break;
       }
+      pos = inner.length === undefinedLength ? skipUndefinedLength(b, inner.valueOffset, explicitVr && inner.vr !== 'UN', depth + 1) : valueEnd(b, inner);
     }
   }
+}
+
+/** "(7FE0,0010)" */
+export function tagName(tag: number): string {
+  const hex = tag.toString(16).toUpperCase().padStart(8, '0');
+  return `(${hex.slice(0, 4)},${hex.slice(4)})`;
 }

@@ -1,5 +1,5 @@
 import { inflateRawSync } from 'node:zlib';
-import { longVrs, pixelDataTag } from './elementScan.js';
+import { itemTag, pixelDataTag, readElementHeader, sequenceDelimiterTag, skipUndefinedLength, TruncatedError, undefinedLength, valueEnd, type ElementHeader } from './elementScan.js';
 import { PixelDecodeError } from './pixelDecodeError.js';
 import { acceptedTransferSyntaxes, TransferSyntax } from './uids.js';
 
@@ -7,7 +7,8 @@ import { acceptedTransferSyntaxes, TransferSyntax } from './uids.js';
  * A bounded reader for what pixel decoding needs from a Part 10 file: the transfer syntax,
  * the Image Pixel and Modality LUT attributes, and where the pixel data lies. Values are
  * views into the file (or the inflated data set), never copies sized by a length field:
- * every length is checked against the bytes present first. dcmjs is not used here because
+ * the elements are walked with elementScan.ts, which checks every length against the bytes
+ * present. dcmjs is not used here because
  * its reader zero-fills a value the file ends inside (a truncated slice would decode as a
  * black band) and allocates whatever a length field says.
  */
@@ -65,11 +66,6 @@ const attributeTags = new Map<number, [keyof PixelModuleValues, ValueKind]>([
 ]);
 
 const transferSyntaxTag = 0x00020010;
-const itemTag = 0xfffee000;
-const itemDelimiterTag = 0xfffee00d;
-const sequenceDelimiterTag = 0xfffee0dd;
-const undefinedLength = 0xffffffff;
-const maxNesting = 32;
 /** Far above any CT slice (a 2048 x 2048 16-bit frame is 8 MiB); bounds a deflate bomb. */
 const maxInflatedBytes = 64 * 1024 * 1024;
 
@@ -77,14 +73,24 @@ export function readImageDataset(file: Buffer): ImageDataset {
   if (file.length < 132 || file.toString('latin1', 128, 132) !== 'DICM') {
     throw new PixelDecodeError('not-dicom', 'not a DICOM Part 10 file (no "DICM" after the 128-byte preamble)');
   }
-  const { transferSyntaxUid, dataSetStart } = readFileMeta(file);
-  if (!acceptedTransferSyntaxes.includes(transferSyntaxUid)) {
-    throw new PixelDecodeError('unsupported-transfer-syntax', `transfer syntax ${transferSyntaxUid} is not one the node accepts and decodes`);
+  try {
+    const { transferSyntaxUid, dataSetStart } = readFileMeta(file);
+    if (!acceptedTransferSyntaxes.includes(transferSyntaxUid)) {
+      throw new PixelDecodeError('unsupported-transfer-syntax', `transfer syntax ${transferSyntaxUid} is not one the node accepts and decodes`);
+    }
+    const dataSet =
+      transferSyntaxUid === TransferSyntax.DeflatedExplicitVRLittleEndian ? inflate(file.subarray(dataSetStart)) : file.subarray(dataSetStart);
+    const explicitVr = transferSyntaxUid !== TransferSyntax.ImplicitVRLittleEndian;
+    return { transferSyntaxUid, ...readTopLevel(dataSet, explicitVr) };
+  } catch (err) {
+    throw asDecodeError(err);
   }
-  const dataSet =
-    transferSyntaxUid === TransferSyntax.DeflatedExplicitVRLittleEndian ? inflate(file.subarray(dataSetStart)) : file.subarray(dataSetStart);
-  const explicitVr = transferSyntaxUid !== TransferSyntax.ImplicitVRLittleEndian;
-  return { transferSyntaxUid, ...readTopLevel(dataSet, explicitVr) };
+}
+
+/** The walker's errors as decode errors of the matching kind. */
+function asDecodeError(err: unknown): unknown {
+  if (err instanceof PixelDecodeError || !(err instanceof Error)) return err;
+  return new PixelDecodeError(err instanceof TruncatedError ? 'truncated' : 'malformed', err.message, { cause: err });
 }
 
 function readFileMeta(file: Buffer): { transferSyntaxUid: string; dataSetStart: number } {
@@ -93,7 +99,7 @@ function readFileMeta(file: Buffer): { transferSyntaxUid: string; dataSetStart: 
   // The meta group is explicit VR LE whatever the data set's syntax; walk it to its end
   // rather than trust its group length, which some writers get wrong.
   while (pos + 4 <= file.length && file.readUInt16LE(pos) === 0x0002) {
-    const el = elementAt(file, pos, true);
+    const el = readElementHeader(file, pos, true);
     const end = valueEnd(file, el);
     if (el.tag === transferSyntaxTag) transferSyntaxUid = text(file, el.valueOffset, end);
     pos = end;
@@ -116,10 +122,10 @@ function readTopLevel(b: Buffer, explicitVr: boolean): Omit<ImageDataset, 'trans
   const attributes: PixelModuleValues = {};
   let pos = 0;
   while (pos < b.length) {
-    const el = elementAt(b, pos, explicitVr);
+    const el = readElementHeader(b, pos, explicitVr);
     if (el.tag === pixelDataTag) return { attributes, pixelData: readPixelData(b, el) };
     if (el.length === undefinedLength) {
-      pos = skipUndefinedLength(b, el.valueOffset, explicitVr && el.vr !== 'UN', 0);
+      pos = skipUndefinedLength(b, el.valueOffset, explicitVr && el.vr !== 'UN');
       continue;
     }
     const end = valueEnd(b, el);
@@ -149,16 +155,16 @@ function setAttribute(attributes: PixelModuleValues, [key, kind]: [keyof PixelMo
   (attributes[key] as number) = Number(first);
 }
 
-function readPixelData(b: Buffer, el: Element): PixelDataValue {
+function readPixelData(b: Buffer, el: ElementHeader): PixelDataValue {
   if (el.length !== undefinedLength) return { encapsulated: false, bytes: b.subarray(el.valueOffset, valueEnd(b, el)) };
   // Encapsulated (PS3.5 A.4): an offset table item, fragment items, a sequence delimiter.
-  const table = item(b, elementAt(b, el.valueOffset, false), 'the basic offset table');
+  const table = item(b, readElementHeader(b, el.valueOffset, false), 'the basic offset table');
   const offsetTable: number[] = [];
   for (let p = table.valueOffset; p + 4 <= table.end; p += 4) offsetTable.push(b.readUInt32LE(p));
   const firstFragment = table.end;
   const fragments: Fragment[] = [];
   for (let pos = firstFragment; ; ) {
-    const next = elementAt(b, pos, false);
+    const next = readElementHeader(b, pos, false);
     if (next.tag === sequenceDelimiterTag) return { encapsulated: true, offsetTable, fragments };
     const fragment = item(b, next, 'a pixel data fragment');
     fragments.push({ offset: pos - firstFragment, bytes: b.subarray(fragment.valueOffset, fragment.end) });
@@ -167,75 +173,11 @@ function readPixelData(b: Buffer, el: Element): PixelDataValue {
 }
 
 /** An item of defined length that fits the buffer. */
-function item(b: Buffer, el: Element, what: string): { valueOffset: number; end: number } {
+function item(b: Buffer, el: ElementHeader, what: string): { valueOffset: number; end: number } {
   if (el.tag !== itemTag) throw new PixelDecodeError('malformed', `expected ${what} item at offset ${el.valueOffset - 8}`);
   return { valueOffset: el.valueOffset, end: valueEnd(b, el) };
 }
 
-interface Element {
-  tag: number;
-  vr?: string;
-  length: number;
-  valueOffset: number;
-}
-
-function elementAt(b: Buffer, pos: number, explicitVr: boolean): Element {
-  if (pos + 8 > b.length) throw new PixelDecodeError('truncated', `the file ends inside an element header at offset ${pos}`);
-  const tag = ((b.readUInt16LE(pos) << 16) | b.readUInt16LE(pos + 2)) >>> 0;
-  // Items and delimiters carry no VR, even in explicit VR data sets.
-  if (!explicitVr || tag >>> 16 === 0xfffe) return { tag, length: b.readUInt32LE(pos + 4), valueOffset: pos + 8 };
-  const vr = b.toString('latin1', pos + 4, pos + 6);
-  if (!/^[A-Z]{2}$/.test(vr)) throw new PixelDecodeError('malformed', `invalid VR at offset ${pos}`);
-  if (!longVrs.has(vr)) return { tag, vr, length: b.readUInt16LE(pos + 6), valueOffset: pos + 8 };
-  if (pos + 12 > b.length) throw new PixelDecodeError('truncated', `the file ends inside an element header at offset ${pos}`);
-  return { tag, vr, length: b.readUInt32LE(pos + 8), valueOffset: pos + 12 };
-}
-
-/** End of an element's value, which must have a defined length that fits the buffer. */
-function valueEnd(b: Buffer, el: Element): number {
-  if (el.length === undefinedLength) throw new PixelDecodeError('malformed', `element ${tagName(el.tag)} has an undefined length where a defined one is required`);
-  const end = el.valueOffset + el.length;
-  if (end > b.length) {
-    throw new PixelDecodeError('truncated', `the file ends inside element ${tagName(el.tag)}: ${el.length} bytes declared, ${b.length - el.valueOffset} present`);
-  }
-  return end;
-}
-
-/**
- * Skips a sequence (or UN value) of undefined length starting at its first item; returns the
- * offset after its sequence delimiter. Items of undefined length are walked element by
- * element to their delimiter. UN values of undefined length are implicit VR inside (PS3.5 6.2.2).
- */
-function skipUndefinedLength(b: Buffer, pos: number, explicitVr: boolean, depth: number): number {
-  if (depth > maxNesting) throw new PixelDecodeError('malformed', `sequences nested deeper than ${maxNesting}`);
-  for (;;) {
-    const el = elementAt(b, pos, false);
-    if (el.tag === sequenceDelimiterTag) return el.valueOffset;
-    if (el.tag !== itemTag) throw new PixelDecodeError('malformed', `expected a sequence item at offset ${pos}`);
-    if (el.length !== undefinedLength) {
-      pos = valueEnd(b, el);
-      continue;
-    }
-    pos = el.valueOffset;
-    for (;;) {
-      const inner = elementAt(b, pos, explicitVr);
-      if (inner.tag === itemDelimiterTag) {
-        pos = inner.valueOffset;
-        break;
-      }
-      pos =
-        inner.length === undefinedLength
-          ? skipUndefinedLength(b, inner.valueOffset, explicitVr && inner.vr !== 'UN', depth + 1)
-          : valueEnd(b, inner);
-    }
-  }
-}
-
 function text(b: Buffer, start: number, end: number): string {
   return b.toString('latin1', start, end).replace(/[\0 ]+$/, '');
-}
-
-function tagName(tag: number): string {
-  const hex = tag.toString(16).toUpperCase().padStart(8, '0');
-  return `(${hex.slice(0, 4)},${hex.slice(4)})`;
 }

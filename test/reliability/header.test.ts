@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { deflateRawSync } from 'node:zlib';
 import { readHeader, maxInflatedHeaderBytes } from '../../src/dicom/header.js';
+import { decodePixels, initPixelDecoders } from '../../src/dicom/pixels.js';
 import { startDaemon, type TestDaemon } from '../helpers/daemon.js';
 import { RawPeer } from '../helpers/rawPeer.js';
 import { CtImageStorage, newUid } from '../helpers/synthetic.js';
@@ -44,6 +45,40 @@ test('a deflated data set is inflated within a bound: a prefix inflates to a pre
   const bombFile = part10(deflateRawSync(bomb, { level: 9 }), u.sopInstanceUid, deflated);
   expect(bombFile.length).toBeLessThan(200 * 1024);
   expect(() => readHeader(bombFile)).toThrow(`the deflated data set cannot be inflated within ${maxInflatedHeaderBytes} bytes`);
+});
+
+/**
+ * A private sequence as a PACS that does not know it forwards it: VR UN, undefined length,
+ * implicit VR inside (PS3.5 6.2.2). Read as explicit VR, its inner element's length bytes
+ * (02 00) would be taken for a VR.
+ */
+function unknownSequence(): Buffer {
+  const head = Buffer.alloc(12);
+  head.writeUInt16LE(0x0009, 0);
+  head.writeUInt16LE(0x1010, 2);
+  head.write('UN', 4, 'latin1');
+  head.writeUInt32LE(0xffffffff, 8);
+  const implicit = (group: number, elementNumber: number, value: Buffer) => {
+    const b = Buffer.alloc(8);
+    b.writeUInt16LE(group, 0);
+    b.writeUInt16LE(elementNumber, 2);
+    b.writeUInt32LE(value.length, 4);
+    return Buffer.concat([b, value]);
+  };
+  const delimiter = (elementNumber: number) => implicit(0xfffe, elementNumber, Buffer.alloc(0));
+  const inner = Buffer.concat([implicit(0x0009, 0x1011, Buffer.from('AB')), implicit(0x0009, 0x1012, Buffer.from('CDEF'))]);
+  const item = Buffer.concat([implicit(0xfffe, 0xe000, Buffer.alloc(0)), inner, delimiter(0xe00d)]);
+  item.writeUInt32LE(0xffffffff, 4);
+  return Buffer.concat([element(0x00090010, 'LO', 'ACME PRIVATE'), head, item, delimiter(0xe0dd)]);
+}
+
+test('a private sequence sent as UN of undefined length (implicit VR inside) is skipped: header and pixel module are read', async () => {
+  const u = uids();
+  const file = part10(Buffer.concat([ctHeader({ ...u, before: [unknownSequence()] }), pixelData(16 * 16 * 2)]), u.sopInstanceUid);
+  expect(readHeader(file)).toMatchObject({ complete: true, header: { sopInstanceUid: u.sopInstanceUid, seriesUid: u.seriesUid, studyUid: u.studyUid } });
+  await initPixelDecoders();
+  const frame = await decodePixels(file);
+  expect([frame.rows, frame.columns, frame.bitsStored, frame.rescaleIntercept]).toEqual([16, 16, 16, -1024]);
 });
 
 let daemon: TestDaemon;
