@@ -1,6 +1,7 @@
 /**
  * DIMSE command sets (PS3.7 E.1), always Implicit VR Little Endian: the few elements the C-STORE
- * path reads, and the C-STORE response it writes, without a general-purpose parser in the way.
+ * paths read, and the C-STORE request and response they write, without a general-purpose
+ * parser in the way.
  */
 
 export const CommandField = { CStoreRQ: 0x0001, CStoreRSP: 0x8001, CEchoRQ: 0x0030 } as const;
@@ -13,6 +14,7 @@ const Element = {
   CommandField: 0x0100,
   MessageId: 0x0110,
   MessageIdBeingRespondedTo: 0x0120,
+  Priority: 0x0700,
   CommandDataSetType: 0x0800,
   Status: 0x0900,
   ErrorComment: 0x0902,
@@ -22,12 +24,15 @@ const Element = {
 export interface CommandFields {
   commandField?: number;
   messageId?: number;
+  messageIdBeingRespondedTo?: number;
   dataSetType?: number;
+  status?: number;
+  errorComment?: string;
   affectedSopClassUid?: string;
   affectedSopInstanceUid?: string;
 }
 
-/** Reads the group 0000 elements we route on; throws on a malformed command set. */
+/** Reads the group 0000 elements we route on or answer to; throws on a malformed command set. */
 export function parseCommand(command: Buffer): CommandFields {
   const fields: CommandFields = {};
   let offset = 0;
@@ -50,8 +55,17 @@ export function parseCommand(command: Buffer): CommandFields {
       case Element.MessageId:
         fields.messageId = length >= 2 ? value.readUInt16LE(0) : undefined;
         break;
+      case Element.MessageIdBeingRespondedTo:
+        fields.messageIdBeingRespondedTo = length >= 2 ? value.readUInt16LE(0) : undefined;
+        break;
       case Element.CommandDataSetType:
         fields.dataSetType = length >= 2 ? value.readUInt16LE(0) : undefined;
+        break;
+      case Element.Status:
+        fields.status = length >= 2 ? value.readUInt16LE(0) : undefined;
+        break;
+      case Element.ErrorComment:
+        fields.errorComment = text(value) || undefined;
         break;
       case Element.AffectedSopInstanceUid:
         fields.affectedSopInstanceUid = text(value);
@@ -66,6 +80,24 @@ function text(value: Buffer): string {
   return value.toString('latin1').replace(/[\0 ]+$/, '');
 }
 
+export interface StoreRequestFields {
+  sopClassUid: string;
+  sopInstanceUid: string;
+  messageId: number;
+}
+
+/** The C-STORE-RQ command set (PS3.7 9.3.1.1), medium priority, a data set following. */
+export function cStoreRequest(f: StoreRequestFields): Buffer {
+  return commandSet([
+    element(Element.AffectedSopClassUid, padded(f.sopClassUid, 0)),
+    element(Element.CommandField, uint16(CommandField.CStoreRQ)),
+    element(Element.MessageId, uint16(f.messageId)),
+    element(Element.Priority, uint16(0)),
+    element(Element.CommandDataSetType, uint16(0)),
+    element(Element.AffectedSopInstanceUid, padded(f.sopInstanceUid, 0)),
+  ]);
+}
+
 export interface StoreResponseFields {
   sopClassUid: string;
   sopInstanceUid: string;
@@ -77,7 +109,7 @@ export interface StoreResponseFields {
 
 /** The C-STORE-RSP command set (PS3.7 9.3.1.2), elements in ascending order. */
 export function cStoreResponse(f: StoreResponseFields): Buffer {
-  const elements = [
+  return commandSet([
     element(Element.AffectedSopClassUid, padded(f.sopClassUid, 0)),
     element(Element.CommandField, uint16(CommandField.CStoreRSP)),
     element(Element.MessageIdBeingRespondedTo, uint16(f.messageId)),
@@ -85,7 +117,11 @@ export function cStoreResponse(f: StoreResponseFields): Buffer {
     element(Element.Status, uint16(f.status)),
     ...(f.errorComment ? [element(Element.ErrorComment, padded(f.errorComment.slice(0, 64), 0x20))] : []),
     element(Element.AffectedSopInstanceUid, padded(f.sopInstanceUid, 0)),
-  ];
+  ]);
+}
+
+/** The elements (in ascending order) after their group length. */
+function commandSet(elements: Buffer[]): Buffer {
   const body = Buffer.concat(elements);
   const length = Buffer.alloc(4);
   length.writeUInt32LE(body.length);

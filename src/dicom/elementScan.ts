@@ -63,6 +63,17 @@ export function scanElements(buffer: Buffer, offset: number, explicitVr: boolean
   return { values, complete: false };
 }
 
+/**
+ * Walks every top-level element from `offset` to the end of `buffer`: throws TruncatedError when
+ * the data set ends inside an element, Error on malformed structure.
+ */
+export function checkElements(buffer: Buffer, offset: number, explicitVr: boolean): void {
+  for (let pos = offset; pos < buffer.length; ) {
+    const el = readElementHeader(buffer, pos, explicitVr);
+    pos = el.length === undefinedLength ? skipUndefinedLength(buffer, el.valueOffset, explicitVr && el.vr !== 'UN') : valueEnd(buffer, el);
+  }
+}
+
 export function readElementHeader(b: Buffer, pos: number, explicitVr: boolean): ElementHeader {
   if (pos + 8 > b.length) throw new TruncatedError(`the data ends inside an element header at offset ${pos}`);
   const tag = ((b.readUInt16LE(pos) << 16) | b.readUInt16LE(pos + 2)) >>> 0;

@@ -70,7 +70,7 @@ export function readHeader(file: Buffer): ParsedHeader {
   const ts = meta.values.get(metaTransferSyntax)?.[0];
   if (!ts) throw new Error('file meta has no TransferSyntaxUID');
   const mediaStorageSopClassUid = nonEmpty(meta.values.get(metaSopClass)?.[0]);
-  if (ts === '1.2.840.10008.1.2.2') return { ...readWithDcmjs(file, ts), mediaStorageSopClassUid };
+  if (ts === TransferSyntax.ExplicitVRBigEndian) return { ...readWithDcmjs(file, ts), mediaStorageSopClassUid };
   const deflated = ts === TransferSyntax.DeflatedExplicitVRLittleEndian;
   const dataSet = deflated ? inflateHeader(file.subarray(metaEnd)) : file;
   const scan = scanElements(dataSet, deflated ? 0 : metaEnd, ts !== TransferSyntax.ImplicitVRLittleEndian, wanted);

@@ -1,5 +1,6 @@
 import { inflateRawSync } from 'node:zlib';
 import { itemTag, pixelDataTag, readElementHeader, sequenceDelimiterTag, skipUndefinedLength, TruncatedError, undefinedLength, valueEnd, type ElementHeader } from './elementScan.js';
+import { readFileMeta } from './part10.js';
 import { PixelDecodeError } from './pixelDecodeError.js';
 import { acceptedTransferSyntaxes, TransferSyntax } from './uids.js';
 
@@ -65,7 +66,6 @@ const attributeTags = new Map<number, [keyof PixelModuleValues, ValueKind]>([
   [0x00281053, ['rescaleSlope', 'ds']],
 ]);
 
-const transferSyntaxTag = 0x00020010;
 /** Far above any CT slice (a 2048 x 2048 16-bit frame is 8 MiB); bounds a deflate bomb. */
 const maxInflatedBytes = 64 * 1024 * 1024;
 
@@ -74,7 +74,8 @@ export function readImageDataset(file: Buffer): ImageDataset {
     throw new PixelDecodeError('not-dicom', 'not a DICOM Part 10 file (no "DICM" after the 128-byte preamble)');
   }
   try {
-    const { transferSyntaxUid, dataSetStart } = readFileMeta(file);
+    const { transferSyntaxUid, dataSetOffset: dataSetStart } = readFileMeta(file);
+    if (!transferSyntaxUid) throw new PixelDecodeError('not-dicom', 'the file meta group has no TransferSyntaxUID');
     if (!acceptedTransferSyntaxes.includes(transferSyntaxUid)) {
       throw new PixelDecodeError('unsupported-transfer-syntax', `transfer syntax ${transferSyntaxUid} is not one the node accepts and decodes`);
     }
@@ -91,21 +92,6 @@ export function readImageDataset(file: Buffer): ImageDataset {
 function asDecodeError(err: unknown): unknown {
   if (err instanceof PixelDecodeError || !(err instanceof Error)) return err;
   return new PixelDecodeError(err instanceof TruncatedError ? 'truncated' : 'malformed', err.message, { cause: err });
-}
-
-function readFileMeta(file: Buffer): { transferSyntaxUid: string; dataSetStart: number } {
-  let pos = 132;
-  let transferSyntaxUid: string | undefined;
-  // The meta group is explicit VR LE whatever the data set's syntax; walk it to its end
-  // rather than trust its group length, which some writers get wrong.
-  while (pos + 4 <= file.length && file.readUInt16LE(pos) === 0x0002) {
-    const el = readElementHeader(file, pos, true);
-    const end = valueEnd(file, el);
-    if (el.tag === transferSyntaxTag) transferSyntaxUid = text(file, el.valueOffset, end);
-    pos = end;
-  }
-  if (!transferSyntaxUid) throw new PixelDecodeError('not-dicom', 'the file meta group has no TransferSyntaxUID');
-  return { transferSyntaxUid, dataSetStart: pos };
 }
 
 function inflate(deflated: Buffer): Buffer {

@@ -1,3 +1,4 @@
+import { readElementHeader, valueEnd } from './elementScan.js';
 import { implementationClassUid, implementationVersionName } from './uids.js';
 
 export interface FileMetaFields {
@@ -48,4 +49,34 @@ function element(elementNumber: number, vr: string, value: Buffer): Buffer {
   if (longForm) head.writeUInt32LE(value.length, 8);
   else head.writeUInt16LE(value.length, 6);
   return Buffer.concat([head, value]);
+}
+
+export interface FileMeta {
+  sopClassUid?: string;
+  sopInstanceUid?: string;
+  transferSyntaxUid?: string;
+  /** Where the data set starts: the bytes a C-STORE carries. */
+  dataSetOffset: number;
+}
+
+/**
+ * Reads the File Meta Information of a Part 10 file (or of a prefix holding it), walking the
+ * group to its end rather than trusting its group length, which some writers get wrong.
+ * Throws when there is no "DICM" prefix, and the walker's errors (TruncatedError included).
+ */
+export function readFileMeta(file: Buffer): FileMeta {
+  if (file.length < 132 || file.toString('latin1', 128, 132) !== 'DICM') throw new Error('not a DICOM Part 10 file (no "DICM" after the 128-byte preamble)');
+  const meta: FileMeta = { dataSetOffset: 132 };
+  let pos = 132;
+  while (pos + 4 <= file.length && file.readUInt16LE(pos) === 0x0002) {
+    const el = readElementHeader(file, pos, true);
+    const end = valueEnd(file, el);
+    const value = () => file.toString('latin1', el.valueOffset, end).replace(/[\0 ]+$/, '') || undefined;
+    if (el.tag === 0x00020002) meta.sopClassUid = value();
+    else if (el.tag === 0x00020003) meta.sopInstanceUid = value();
+    else if (el.tag === 0x00020010) meta.transferSyntaxUid = value();
+    pos = end;
+  }
+  meta.dataSetOffset = pos;
+  return meta;
 }

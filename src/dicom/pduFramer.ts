@@ -1,4 +1,5 @@
 import { CommandField, noDataSet, parseCommand, type CommandFields } from './commandSet.js';
+import { pDataPdu, PduType, pduHeaderLength, pdvHeaderLength } from './upperLayer.js';
 
 /**
  * Splits the byte stream of an association into PDUs (PS3.8 9.3) and takes C-STORE out of
@@ -9,9 +10,6 @@ import { CommandField, noDataSet, parseCommand, type CommandFields } from './com
  * buffered.
  */
 
-const PduType = { AssociateRQ: 0x01, AssociateAC: 0x02, AssociateRJ: 0x03, PDataTF: 0x04, ReleaseRQ: 0x05, ReleaseRP: 0x06, Abort: 0x07 } as const;
-const pduHeaderLength = 6;
-const pdvHeaderLength = 6;
 
 export interface FramerLimits {
   /** Longest P-DATA-TF PDU accepted (the max PDU length we announced, plus tolerance). */
@@ -252,16 +250,4 @@ export class PduFramer {
     this.state = State.Stopped;
     this.handlers.violation(reason);
   }
-}
-
-/** A P-DATA-TF PDU holding one PDV. */
-export function pDataPdu(presentationContextId: number, control: number, value: Buffer): Buffer {
-  const pdu = Buffer.alloc(pduHeaderLength + pdvHeaderLength + value.length);
-  pdu[0] = PduType.PDataTF;
-  pdu.writeUInt32BE(pdvHeaderLength + value.length, 2);
-  pdu.writeUInt32BE(value.length + 2, 6);
-  pdu[10] = presentationContextId;
-  pdu[11] = control;
-  value.copy(pdu, 12);
-  return pdu;
 }

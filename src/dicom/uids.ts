@@ -14,6 +14,8 @@ export const TransferSyntax = {
   ImplicitVRLittleEndian: '1.2.840.10008.1.2',
   ExplicitVRLittleEndian: '1.2.840.10008.1.2.1',
   DeflatedExplicitVRLittleEndian: '1.2.840.10008.1.2.1.99',
+  /** Retired; read by `classify`, never accepted by the SCP. */
+  ExplicitVRBigEndian: '1.2.840.10008.1.2.2',
   RleLossless: '1.2.840.10008.1.2.5',
   JpegLosslessP14: '1.2.840.10008.1.2.4.57',
   JpegLosslessSV1: '1.2.840.10008.1.2.4.70',

@@ -124,11 +124,12 @@ export function seriesOutputs(d: TestDaemon, seriesUid: string): { series: Serie
   }
 }
 
-/** Resolves once the series is decided and every output queued for it is sent. */
-export function settled(d: TestDaemon, seriesUid: string) {
+/** Resolves once the series is decided and every output queued for it is sent (or, for the keys in `failing`, failed). */
+export function settled(d: TestDaemon, seriesUid: string, failing: readonly string[] = []) {
   return eventually('the series decided and its outputs sent', () => {
     const { series, rows } = seriesOutputs(d, seriesUid);
     const srQueued = rows.some((r) => r.key.startsWith(`sr:${seriesUid}:r${series?.revision}:`));
-    return series?.state === 'decided' && srQueued && rows.every((r) => r.state === 'sent') && { series, rows };
+    const done = rows.every((r) => r.state === (failing.includes(r.key) ? 'failed' : 'sent'));
+    return series?.state === 'decided' && srQueued && done && { series, rows };
   });
 }

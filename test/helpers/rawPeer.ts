@@ -1,5 +1,7 @@
 // A minimal byte-level DICOM upper-layer client (PS3.8) for sending hand-made or malformed PDUs to the node.
 import net from 'node:net';
+// Well-formed framing from the node's codec; what goes inside the PDUs is built here by hand.
+import { aeTitle, item, pdu } from '../../src/dicom/upperLayer.js';
 
 export const PduType = {
   AssociateRQ: 0x01,
@@ -52,35 +54,18 @@ export interface Pdv {
 
 export interface DimseResponse {
   commandField: number;
+  messageId?: number;
   messageIdBeingRespondedTo?: number;
   status?: number;
   errorComment?: string;
-}
-
-function pdu(type: number, body: Buffer): Buffer {
-  const header = Buffer.alloc(6);
-  header[0] = type;
-  header.writeUInt32BE(body.length, 2);
-  return Buffer.concat([header, body]);
-}
-
-function item(type: number, body: Buffer): Buffer {
-  const header = Buffer.alloc(4);
-  header[0] = type;
-  header.writeUInt16BE(body.length, 2);
-  return Buffer.concat([header, body]);
-}
-
-function ae(title: string): Buffer {
-  return Buffer.from(title.padEnd(16, ' ').slice(0, 16), 'ascii');
 }
 
 /** An A-ASSOCIATE-RQ PDU (PS3.8 9.3.2). */
 export function associateRq(calledAe: string, callingAe: string, contexts: readonly ProposedContext[], maxPduLength = 65536): Buffer {
   const fixed = Buffer.alloc(68);
   fixed.writeUInt16BE(1, 0); // protocol version
-  ae(calledAe).copy(fixed, 4);
-  ae(callingAe).copy(fixed, 20);
+  aeTitle(calledAe).copy(fixed, 4);
+  aeTitle(callingAe).copy(fixed, 20);
   const maxLength = Buffer.alloc(4);
   maxLength.writeUInt32BE(maxPduLength);
   const items = [
@@ -98,6 +83,25 @@ export function associateRq(calledAe: string, callingAe: string, contexts: reado
     item(0x50, Buffer.concat([item(0x51, maxLength), item(0x52, Buffer.from(peerImplementationUid, 'ascii'))])),
   ];
   return pdu(PduType.AssociateRQ, Buffer.concat([fixed, ...items]));
+}
+
+/** An A-ASSOCIATE-AC PDU (PS3.8 9.3.3) answering each proposed context with `result`. */
+export function associateAc(contexts: readonly AcceptedContext[], maxPduLength: number): Buffer {
+  const fixed = Buffer.alloc(68);
+  fixed.writeUInt16BE(1, 0);
+  const maxLength = Buffer.alloc(4);
+  maxLength.writeUInt32BE(maxPduLength);
+  const items = [
+    item(0x10, Buffer.from(applicationContext, 'ascii')),
+    ...contexts.map((c) => item(0x21, Buffer.concat([Buffer.from([c.id, 0, c.result, 0]), item(0x40, Buffer.from(c.transferSyntax, 'ascii'))]))),
+    item(0x50, Buffer.concat([item(0x51, maxLength), item(0x52, Buffer.from(peerImplementationUid, 'ascii'))])),
+  ];
+  return pdu(PduType.AssociateAC, Buffer.concat([fixed, ...items]));
+}
+
+/** An A-ASSOCIATE-RJ PDU (PS3.8 9.3.4). */
+export function associateRj(result: number, source: number, reason: number): Buffer {
+  return pdu(PduType.AssociateRJ, Buffer.from([0, result, source, reason]));
 }
 
 /** A P-DATA-TF PDU holding the PDVs given (PS3.8 9.3.5). */
@@ -173,7 +177,7 @@ export function cEchoRq(messageId: number): Buffer {
   ]);
 }
 
-/** Reads the elements of a response command set that tests look at. */
+/** Reads the elements of a command set (a response, or a request a test peer answers) that tests look at. */
 export function parseResponse(command: Buffer): DimseResponse {
   const out: DimseResponse = { commandField: -1 };
   let offset = 0;
@@ -183,6 +187,7 @@ export function parseResponse(command: Buffer): DimseResponse {
     const value = command.subarray(offset + 8, offset + 8 + length);
     offset += 8 + length;
     if (element === 0x0100) out.commandField = value.readUInt16LE(0);
+    else if (element === 0x0110) out.messageId = value.readUInt16LE(0);
     else if (element === 0x0120) out.messageIdBeingRespondedTo = value.readUInt16LE(0);
     else if (element === 0x0900) out.status = value.readUInt16LE(0);
     else if (element === 0x0902) out.errorComment = value.toString('latin1').trim();
@@ -236,6 +241,11 @@ export class RawPeer {
     });
     // A reset by the node is an outcome tests look at through `closed`, not a crash.
     socket.on('error', () => undefined);
+  }
+
+  /** The acceptor's side of a connection a test server took. */
+  static accepted(socket: net.Socket): RawPeer {
+    return new RawPeer(socket);
   }
 
   static connect(port: number, host = '127.0.0.1'): Promise<RawPeer> {

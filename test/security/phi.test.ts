@@ -45,7 +45,10 @@ test('a full run at log level trace writes no patient name, ID or birth date', a
   // The PACS is down for the first attempts.
   await eventually('an SR attempt failed', () => d.logs.some((l) => l.msg === 'output not delivered; will retry' && l.kind === 'sr'));
   const pacs = await pacsIn(dir, 'PACS', pacsPort);
-  await settled(d, series[0]!.seriesUid);
+  // The slice cut short is not forwarded: a PACS would abort the association on it.
+  const cutShort = `forward:${broken.sopInstanceUid}:router`;
+  await settled(d, series[0]!.seriesUid, [cutShort]);
+  expect(d.logs.some((l) => l.msg.startsWith('output failed') && String(l['error'] ?? '').startsWith('the stored data set cannot be sent as it is'))).toBe(true);
   expect(receivedObjects(pacs.dir).map((o) => o.sopClassUid).sort()).toEqual([SopClass.comprehensiveSr, SopClass.kos]);
   // The early alert took the urgent email's key: one email.
   expect(smtp.messages).toHaveLength(1);
