@@ -10,7 +10,6 @@ import { pDataPdu, PduType, pduHeaderLength, pdvHeaderLength } from './upperLaye
  * buffered.
  */
 
-
 export interface FramerLimits {
   /** Longest P-DATA-TF PDU accepted (the max PDU length we announced, plus tolerance). */
   maxDataPdu: number;
