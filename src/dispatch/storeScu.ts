@@ -56,19 +56,32 @@ export async function storeFiles(peer: StorePeer, files: readonly string[]): Pro
     return undefined;
   });
   const contexts = new Map<string, ProposedContext>();
+  const planned: Planned[] = [];
   const toConvert: number[] = [];
   metas.forEach((meta, i) => {
     if (!meta) return;
-    const key = contextKey(meta);
-    if (!contexts.has(key) && contexts.size < maxContexts) contexts.set(key, { id: 2 * contexts.size + 1, abstractSyntax: meta.sopClassUid, transferSyntaxes: [meta.transferSyntaxUid] });
-    if (!contexts.has(key)) toConvert.push(i);
+    const key = `${meta.sopClassUid} ${meta.transferSyntaxUid}`;
+    let context = contexts.get(key);
+    if (!context && contexts.size < maxContexts) {
+      context = { id: 2 * contexts.size + 1, abstractSyntax: meta.sopClassUid, transferSyntaxes: [meta.transferSyntaxUid] };
+      contexts.set(key, context);
+    }
+    if (context) planned.push({ i, meta, contextId: context.id });
+    else toConvert.push(i);
   });
-  if (contexts.size > 0) await storeAsStored(peer, files, metas, contexts, results, toConvert);
+  if (planned.length > 0) await storeAsStored(peer, files, [...contexts.values()], planned, results, toConvert);
   if (toConvert.length > 0) {
     const converted = await storeTranscoding(peer, toConvert.map((i) => files[i]!));
     toConvert.forEach((i, k) => (results[i] = converted[k]));
   }
   return results.map((r) => r ?? { unreachable: 'the association ended before the peer answered' });
+}
+
+/** A file to send as stored: its index, file meta and proposed presentation context. */
+interface Planned {
+  i: number;
+  meta: Required<FileMeta>;
+  contextId: number;
 }
 
 /**
@@ -78,24 +91,23 @@ export async function storeFiles(peer: StorePeer, files: readonly string[]): Pro
 async function storeAsStored(
   peer: StorePeer,
   files: readonly string[],
-  metas: ReadonlyArray<Required<FileMeta> | undefined>,
-  contexts: ReadonlyMap<string, ProposedContext>,
+  contexts: readonly ProposedContext[],
+  planned: readonly Planned[],
   results: Array<StoreAttempt | undefined>,
   toConvert: number[],
 ): Promise<void> {
-  const planned = metas.flatMap((meta, i) => (meta && contexts.has(contextKey(meta)) ? [{ i, meta, id: contexts.get(contextKey(meta))!.id }] : []));
   let association: ScuAssociation;
   try {
-    association = await ScuAssociation.open(peer, [...contexts.values()]);
+    association = await ScuAssociation.open(peer, contexts);
   } catch (err) {
     for (const { i } of planned) results[i] = { unreachable: errorMessage(err) };
     return;
   }
   try {
-    for (const { i, meta, id } of planned) {
-      const context = association.contexts.get(id);
+    for (const { i, meta, contextId } of planned) {
+      const context = association.contexts.get(contextId);
       if (context?.result === 0 && context.transferSyntax === meta.transferSyntaxUid) {
-        results[i] = await storeOne(association, id, meta, files[i]!);
+        results[i] = await storeOne(association, contextId, meta, files[i]!);
       } else if (context?.result === transferSyntaxesNotSupported) {
         toConvert.push(i);
       } else {
@@ -140,10 +152,6 @@ function structuralProblem(dataSet: Buffer, transferSyntaxUid: string): string |
 
 function littleEndianUndeflated(transferSyntaxUid: string): boolean {
   return transferSyntaxUid !== TransferSyntax.DeflatedExplicitVRLittleEndian && transferSyntaxUid !== TransferSyntax.ExplicitVRBigEndian;
-}
-
-function contextKey(meta: Required<FileMeta>): string {
-  return `${meta.sopClassUid} ${meta.transferSyntaxUid}`;
 }
 
 function prefixOf(file: string): Buffer {
