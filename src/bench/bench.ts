@@ -13,7 +13,7 @@ const parts: Record<string, (args: BenchArgs) => Promise<unknown>> = {
   ingest: (args) =>
     runIngestBench({ rounds: args.rounds, dataDir: args.ingestData, maxPdu: 131072, log: (line) => process.stdout.write(`${line}\n`) }),
   classify: (args) =>
-    runClassifyBench({ modelPath: args.model ?? defaultModelPath(), dataDir: args.ingestData, threads: args.threads, log: (line) => process.stdout.write(`${line}\n`) }),
+    runClassifyBench({ modelPath: args.model ?? defaultModelPath(), dataDir: args.ingestData, threads: args.threads, rounds: args.rounds, log: (line) => process.stdout.write(`${line}\n`) }),
   report: (args) =>
     runReportBench({ rounds: args.rounds, dataDir: args.ingestData, modelPath: args.model ?? defaultModelPath(), idleSeconds: args.idleSeconds, log: (line) => process.stdout.write(`${line}\n`) }),
   load: (args) =>

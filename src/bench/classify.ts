@@ -11,6 +11,8 @@ import { defaultBatchSize, workerPlan } from '../inference/engine.js';
 import { providerOption } from '../inference/providers.js';
 import type { ProviderName } from '../config/schema.js';
 import { packageRoot, run, startNode, freePort } from './processes.js';
+import { median } from './ingest.js';
+import { dbFileName } from '../store/db.js';
 import { syntheticSeries, writeSlices } from '../dicom/syntheticCt.js';
 
 export interface ClassifyBenchOptions {
@@ -18,6 +20,8 @@ export interface ClassifyBenchOptions {
   dataDir: string;
   /** Total threads for both measurements (model.threads); 0: all cores. */
   threads: number;
+  /** Measurements of each kind, interleaved; the medians count. */
+  rounds: number;
   log: (line: string) => void;
 }
 
@@ -25,7 +29,18 @@ export interface ClassifyBenchResult {
   slices: number;
   rawSlicesPerSecond: number;
   endToEndSlicesPerSecond: number;
+  /** Median over the rounds of each round's end-to-end / raw. */
   ratio: number;
+  peakRssMb: number;
+  eventLoopMaxDelayMs: number;
+}
+
+interface EndToEnd {
+  slicesPerSecond: number;
+  seconds: number;
+  sentSeconds: number;
+  preprocessMs: number;
+  inferenceMs: number;
   peakRssMb: number;
   eventLoopMaxDelayMs: number;
 }
@@ -33,7 +48,10 @@ export interface ClassifyBenchResult {
 /**
  * Raw ONNX throughput of the model alone (one session, the same thread count, random input,
  * the node's CPU batch size) against end to end: storescu start to the last slice result
- * stored by the node, with the node's peak RSS and its event loop's longest delay meanwhile.
+ * stored by a freshly started node, with the node's peak RSS and its event loop's longest
+ * delay meanwhile. Each round measures raw, the node's layout and end to end back to back, so
+ * that a ratio compares figures of the same minute (these machines' speed drifts by tens of
+ * percent between minutes); the medians over the rounds count.
  */
 export async function runClassifyBench(o: ClassifyBenchOptions): Promise<ClassifyBenchResult> {
   const threads = o.threads > 0 ? o.threads : os.availableParallelism();
@@ -41,24 +59,61 @@ export async function runClassifyBench(o: ClassifyBenchOptions): Promise<Classif
   const work = mkdtempSync(path.join(os.tmpdir(), 'ich-bench-classify-'));
   try {
     const files = inputFiles(o.dataDir, work, o.log);
-    const raw = await rawThroughput({ modelPath: o.modelPath, channels: contract.input.windows.length, size: contract.input.size, threads, slices: files.length, provider: 'cpu', batch: defaultBatchSize('cpu') });
-    o.log(`raw ONNX: ${raw.toFixed(1)} slices/s (${contract.info.name} ${contract.info.version}, 1 session, ${threads} threads, batch ${defaultBatchSize('cpu')})`);
+    const batch = defaultBatchSize('cpu');
     const plan = workerPlan(['cpu'], threads);
-    const rawPlan = await rawThroughputOfPlan({ modelPath: o.modelPath, channels: contract.input.windows.length, size: contract.input.size, threads: plan.intraOpThreads, slices: files.length, provider: 'cpu', batch: defaultBatchSize('cpu'), workers: plan.workers });
-    o.log(`raw ONNX in the node's layout: ${rawPlan.toFixed(1)} slices/s (${plan.workers} sessions x ${plan.intraOpThreads} thread(s), running at once)`);
+    const model = { modelPath: o.modelPath, channels: contract.input.windows.length, size: contract.input.size, slices: files.length, provider: 'cpu' as const, batch };
+    o.log(`classify: ${files.length} slices, ${contract.info.name} ${contract.info.version}, ${o.rounds} rounds of raw (1 session x ${threads} threads, batch ${batch}), ` +
+      `raw in the node's layout (${plan.workers} sessions x ${plan.intraOpThreads} thread(s) at once) and end to end (storescu start to last result stored)`);
+    const rounds: { raw: number; layout: number; e2e: EndToEnd }[] = [];
+    for (let round = 1; round <= o.rounds; round++) {
+      const raw = await rawThroughput({ ...model, threads });
+      const layout = await rawThroughputOfPlan({ ...model, threads: plan.intraOpThreads, workers: plan.workers });
+      const e2e = await endToEnd(o.modelPath, threads, files, path.join(work, `node-${round}`));
+      rounds.push({ raw, layout, e2e });
+      o.log(
+        `classify: round ${round}: raw ${raw.toFixed(1)}, layout ${layout.toFixed(1)}, end to end ${e2e.slicesPerSecond.toFixed(1)} slices/s ` +
+          `(${e2e.seconds.toFixed(2)} s; storescu sent for ${e2e.sentSeconds.toFixed(2)} s); ratio ${(e2e.slicesPerSecond / raw).toFixed(2)}, to the layout ${(e2e.slicesPerSecond / layout).toFixed(2)}`,
+      );
+    }
+    const mid = (f: (r: (typeof rounds)[number]) => number) => median(rounds.map(f));
+    const result: ClassifyBenchResult = {
+      slices: files.length,
+      rawSlicesPerSecond: mid((r) => r.raw),
+      endToEndSlicesPerSecond: mid((r) => r.e2e.slicesPerSecond),
+      ratio: mid((r) => r.e2e.slicesPerSecond / r.raw),
+      peakRssMb: Math.max(...rounds.map((r) => r.e2e.peakRssMb)),
+      eventLoopMaxDelayMs: Math.max(...rounds.map((r) => r.e2e.eventLoopMaxDelayMs)),
+    };
+    o.log(`raw ONNX: ${result.rawSlicesPerSecond.toFixed(1)} slices/s; in the node's layout: ${mid((r) => r.layout).toFixed(1)} (medians)`);
+    o.log(`end to end: ${result.endToEndSlicesPerSecond.toFixed(1)} slices/s (median)`);
+    o.log(`ratio end-to-end / raw: ${result.ratio.toFixed(2)} (median of the rounds' ratios; target >= 0.85); to the node's layout: ${mid((r) => r.e2e.slicesPerSecond / r.layout).toFixed(2)}`);
+    o.log(
+      `end to end, where the time went: per slice ${mid((r) => r.e2e.preprocessMs).toFixed(2)} ms preprocessing + ${mid((r) => r.e2e.inferenceMs).toFixed(2)} ms inference ` +
+        `in a worker (raw in the node's layout: ${mid((r) => (1000 * plan.workers) / r.layout).toFixed(2)} ms a slice per session)`,
+    );
+    o.log(`node peak RSS: ${result.peakRssMb.toFixed(0)} MB (target <= 1024); event loop max delay: ${result.eventLoopMaxDelayMs.toFixed(1)} ms (target <= 50); highest of the rounds`);
+    o.log(`load average: ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}`);
+    return result;
+  } finally {
+    rmSync(work, { recursive: true, force: true });
+  }
+}
 
-    const httpPort = await freePort();
-    const node = await startNode(path.join(work, 'node'), {
-      dicom: { aeTitle: 'ICH_TRIAGE', host: '127.0.0.1', port: 0, maxPduLength: 131072 },
-      storage: { dataDir: path.join(work, 'node', 'data'), minFreeMb: 0 },
-      model: { path: o.modelPath, threads },
-      http: { host: '127.0.0.1', port: httpPort },
-      logging: { level: 'info' },
-    });
+/** One freshly started node classifying `files` as storescu sends them. */
+async function endToEnd(modelPath: string, threads: number, files: readonly string[], dir: string): Promise<EndToEnd> {
+  const httpPort = await freePort();
+  const node = await startNode(dir, {
+    dicom: { aeTitle: 'ICH_TRIAGE', host: '127.0.0.1', port: 0, maxPduLength: 131072 },
+    storage: { dataDir: path.join(dir, 'data'), minFreeMb: 0 },
+    model: { path: modelPath, threads },
+    http: { host: '127.0.0.1', port: httpPort },
+    logging: { level: 'info' },
+  });
+  try {
+    // A scrape resets the node's event-loop delay histogram: the next one covers the run.
+    await scrape(httpPort);
+    const db = new Database(path.join(dir, 'data', dbFileName), { readonly: true });
     try {
-      // A scrape resets the node's event-loop delay histogram: the next one covers the run.
-      await scrape(httpPort);
-      const db = new Database(path.join(work, 'node', 'data', 'ich-triage.db'), { readonly: true });
       const count = db.prepare('SELECT count(*) AS n FROM slice_results').pluck();
       const started = performance.now();
       let sentSeconds = NaN;
@@ -71,26 +126,20 @@ export async function runClassifyBench(o: ClassifyBenchOptions): Promise<Classif
       // Where the time went: each slice's preprocessing (read, decode, HU, windows, resize) and its
       // share of session.run, as the node recorded them.
       const perSlice = db.prepare('SELECT avg(preprocess_ms) AS preprocessMs, avg(inference_ms) AS inferenceMs FROM slice_results').get() as { preprocessMs: number; inferenceMs: number };
-      db.close();
       const metrics = await scrape(httpPort);
-      const lagMax = Number(/^ich_triage_nodejs_eventloop_lag_max_seconds (\S+)$/m.exec(metrics)?.[1] ?? NaN) * 1000;
-      const peakRssMb = peakRss(node.pid);
-      const e2e = files.length / seconds;
-      const result = { slices: files.length, rawSlicesPerSecond: raw, endToEndSlicesPerSecond: e2e, ratio: e2e / raw, peakRssMb, eventLoopMaxDelayMs: lagMax };
-      o.log(`end to end: ${e2e.toFixed(1)} slices/s (${files.length} slices, storescu start to last result stored, ${seconds.toFixed(2)} s)`);
-      o.log(`ratio end-to-end / raw: ${result.ratio.toFixed(2)} (target >= 0.85); to the node's layout: ${(e2e / rawPlan).toFixed(2)}`);
-      o.log(
-        `end to end, where the time went: storescu sent for ${sentSeconds.toFixed(2)} s; per slice ${perSlice.preprocessMs.toFixed(2)} ms preprocessing + ` +
-          `${perSlice.inferenceMs.toFixed(2)} ms inference in a worker (raw in the node's layout: ${((1000 * plan.workers) / rawPlan).toFixed(2)} ms a slice per session)`,
-      );
-      o.log(`node peak RSS: ${peakRssMb.toFixed(0)} MB (target <= 1024); event loop max delay: ${lagMax.toFixed(1)} ms (target <= 50)`);
-      o.log(`load average during the run: ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}`);
-      return result;
+      return {
+        slicesPerSecond: files.length / seconds,
+        seconds,
+        sentSeconds,
+        ...perSlice,
+        peakRssMb: peakRss(node.pid),
+        eventLoopMaxDelayMs: Number(/^ich_triage_nodejs_eventloop_lag_max_seconds (\S+)$/m.exec(metrics)?.[1] ?? NaN) * 1000,
+      };
     } finally {
-      await node.stop();
+      db.close();
     }
   } finally {
-    rmSync(work, { recursive: true, force: true });
+    await node.stop();
   }
 }
 

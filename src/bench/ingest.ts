@@ -14,8 +14,9 @@ import { nodeCommands, packageRoot, run, startNode, startStorescp } from './proc
  * beside it) and to dcmtk storescp, all writing every instance to disk.
  * Each target is measured `rounds` times in alternation, each time a fresh process on a fresh
  * data folder that first receives a warm-up batch of other (synthetic) slices, so that the
- * node's JIT compiler has run as it has in a node that has been up for a while; the median
- * counts.
+ * node's JIT compiler has run as it has in a node that has been up for a while. A ratio is taken
+ * within each round (storescp measured in the same minute: these machines' speed drifts by tens
+ * of percent between minutes), and the median of the rounds' ratios counts.
  */
 
 export interface IngestBenchOptions {
@@ -33,6 +34,8 @@ export interface IngestBenchResult {
   node: { write: number; fsync: number };
   ingestOnly: { write: number; fsync: number };
   storescp: number;
+  /** To storescp: the median over the rounds of each round's ratio. */
+  ratios: { node: { write: number; fsync: number }; ingestOnly: { write: number; fsync: number } };
   load: { before: number[]; after: number[] };
 }
 
@@ -63,12 +66,13 @@ export async function runIngestBench(o: IngestBenchOptions): Promise<IngestBench
     // The timed run starts on an idle node, as a study would: the whole node first classifies
     // and decides the warm-up series.
     const classified = (dir: string) => pipelineIdle(path.join(dir, 'data', dbFileName));
+    // storescp runs between the two write targets, next to both in either order.
     const targets = {
       'node write': { start: (dir) => nodeTarget(nodeCommands.serve, dir, 'write', o.maxPdu), settle: classified },
-      'node fsync': { start: (dir) => nodeTarget(nodeCommands.serve, dir, 'fsync', o.maxPdu), settle: classified },
-      'ingest write': { start: (dir) => nodeTarget(nodeCommands.ingestOnly, dir, 'write', o.maxPdu) },
-      'ingest fsync': { start: (dir) => nodeTarget(nodeCommands.ingestOnly, dir, 'fsync', o.maxPdu) },
       storescp: { start: (dir) => startStorescp(dir, aeTitle, o.maxPdu) },
+      'ingest write': { start: (dir) => nodeTarget(nodeCommands.ingestOnly, dir, 'write', o.maxPdu) },
+      'node fsync': { start: (dir) => nodeTarget(nodeCommands.serve, dir, 'fsync', o.maxPdu), settle: classified },
+      'ingest fsync': { start: (dir) => nodeTarget(nodeCommands.ingestOnly, dir, 'fsync', o.maxPdu) },
     } satisfies Record<string, BenchTarget>;
     type Target = keyof typeof targets;
     const rates = Object.fromEntries(Object.keys(targets).map((k) => [k, [] as number[]])) as Record<Target, number[]>;
@@ -96,19 +100,28 @@ export async function runIngestBench(o: IngestBenchOptions): Promise<IngestBench
       }
     }
     load.after = os.loadavg();
+    const ratio = (name: Target) => median(rates[name].map((r, i) => r / rates.storescp[i]!));
     const result: IngestBenchResult = {
       instances: files.length,
       source,
       node: { write: median(rates['node write']), fsync: median(rates['node fsync']) },
       ingestOnly: { write: median(rates['ingest write']), fsync: median(rates['ingest fsync']) },
       storescp: median(rates.storescp),
+      ratios: {
+        node: { write: ratio('node write'), fsync: ratio('node fsync') },
+        ingestOnly: { write: ratio('ingest write'), fsync: ratio('ingest fsync') },
+      },
       load,
     };
-    const line = (label: string, r: { write: number; fsync: number }) =>
-      `ingest: ${label.padEnd(34)} write ${r.write.toFixed(0).padStart(4)}/s (${(r.write / result.storescp).toFixed(2)}x), fsync ${r.fsync.toFixed(0).padStart(4)}/s (${(r.fsync / result.storescp).toFixed(2)}x)`;
-    o.log(`ingest: medians, ratio to storescp in brackets (target >= 0.8x); storescp ${result.storescp.toFixed(0)}/s`);
-    o.log(line('node (ich-triage serve)', result.node));
-    o.log(line('ingest path alone (no classification)', result.ingestOnly));
+    for (let round = 0; round < o.rounds; round++) {
+      const of = (name: Target) => (rates[name][round]! / rates.storescp[round]!).toFixed(2);
+      o.log(`ingest: round ${round + 1} ratios to storescp: node write ${of('node write')}, fsync ${of('node fsync')}; ingest path alone write ${of('ingest write')}, fsync ${of('ingest fsync')}`);
+    }
+    const line = (label: string, r: { write: number; fsync: number }, x: { write: number; fsync: number }) =>
+      `ingest: ${label.padEnd(38)} write ${r.write.toFixed(0).padStart(4)}/s (${x.write.toFixed(2)}x), fsync ${r.fsync.toFixed(0).padStart(4)}/s (${x.fsync.toFixed(2)}x)`;
+    o.log(`ingest: medians; in brackets the median of the rounds' ratios to storescp (target >= 0.8x); storescp ${result.storescp.toFixed(0)}/s`);
+    o.log(line('node (ich-triage serve)', result.node, result.ratios.node));
+    o.log(line('ingest path alone (no classification)', result.ingestOnly, result.ratios.ingestOnly));
     o.log(`ingest: load average ${fmtLoad(load.after)}`);
     return result;
   } finally {
