@@ -15,7 +15,7 @@ packages=(build-essential python3)
 if $with_tests; then
   packages+=(dcmtk dicom3tools orthanc systemd
     python3-torch python3-torchvision python3-pydicom python3-onnx python3-opencv
-    python3-pytest python3-matplotlib python3-sklearn python3-tqdm libopenblas0-openmp
+    python3-pytest python3-pandas python3-matplotlib python3-sklearn python3-tqdm libopenblas0-openmp
     chromium)
 fi
 missing=()
