@@ -15,10 +15,16 @@ export interface DecisionModel {
  * Complete series -> decision. A series is complete after series.idleSeconds without a new
  * slice (or when its expected slice count is reached) and once all its slices are classified.
  * The decision and its outputs (`onDecided`, e.g. outbox rows) commit in one transaction.
+ *
+ * Idleness counts only while the node is up: for series.idleSeconds after a start no series is
+ * complete by idleness. While the node was down its senders could not send, so a series cut
+ * short by the outage looked idle at once; it was decided before the sender's retry brought the
+ * rest, which then made a second revision and a second report (seen in the SIGKILL test).
  */
 export class DecideStage {
   /** Series whose outputs could not be queued: when to try that revision again, and the last delay. */
   private readonly held = new Map<string, { revision: number; until: number; delayMs: number }>();
+  private readonly startedAt: number;
 
   constructor(
     private readonly store: SeriesStore,
@@ -27,12 +33,16 @@ export class DecideStage {
     private readonly onDecided: (result: SeriesResult, slices: SeriesSlice[]) => void = () => undefined,
     private readonly onSkipped: (seriesUid: string, reason: string) => void = () => undefined,
     private readonly now: () => number = Date.now,
-  ) {}
+  ) {
+    this.startedAt = now();
+  }
 
   async runOnce(): Promise<boolean> {
     const now = this.now();
     const { series, model } = this.settings();
-    const due = this.store.dueSeries(now - series.idleSeconds * 1000);
+    const idleMs = series.idleSeconds * 1000;
+    // Before then, no last_received_at is old enough (received times are positive).
+    const due = this.store.dueSeries(now - this.startedAt < idleMs ? -1 : now - idleMs);
     for (const row of due) {
       const held = this.held.get(row.seriesUid);
       if (held?.revision === row.revision && held.until > now) continue;

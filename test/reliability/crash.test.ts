@@ -22,9 +22,10 @@ test('SIGKILL at random moments during transfer, classification and dispatch: no
   const dir = tempDir();
   const smtp = await smtpSink();
   const pacs = await pacsIn(dir, 'PACS');
-  // idleSeconds 8: well beyond a restart (~1-2 s, more on a loaded host), so no series is
-  // decided before all its slices are in (a late slice would make a second revision, and a
-  // second SR, by design).
+  // idleSeconds 8, counted while the node is up: a sender's retry brings the rest of its series
+  // long before, so no series is decided before all its slices are in (a late slice would make
+  // a second revision, and a second SR, by design). Counted from the last slice alone, a series
+  // whose sender waited out a few restarts was decided at the next start (a CI failure).
   const d = await node({ ...scenarioConfig({ pacs, smtpPort: smtp.port, thresholds: urgentThresholds }), series: { idleSeconds: 8 } });
 
   const series: Slice[][] = Array.from({ length: associations }, () => syntheticSeries({ slices: slicesPerSeries, rows: 512, columns: 512 }));
