@@ -41,7 +41,7 @@ export class DecideStage {
     const now = this.now();
     const { series, model } = this.settings();
     const idleMs = series.idleSeconds * 1000;
-    // Before then, no last_received_at is old enough (received times are positive).
+    // Within idleSeconds of the start nothing is idle: no received time is at or before -1.
     const due = this.store.dueSeries(now - this.startedAt < idleMs ? -1 : now - idleMs);
     for (const row of due) {
       const held = this.held.get(row.seriesUid);

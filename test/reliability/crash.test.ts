@@ -22,11 +22,11 @@ test('SIGKILL at random moments during transfer, classification and dispatch: no
   const dir = tempDir();
   const smtp = await smtpSink();
   const pacs = await pacsIn(dir, 'PACS');
-  // idleSeconds 8, counted while the node is up: a sender's retry brings the rest of its series
+  // idleSeconds 3, counted while the node is up: a sender's retry brings the rest of its series
   // long before, so no series is decided before all its slices are in (a late slice would make
   // a second revision, and a second SR, by design). Counted from the last slice alone, a series
   // whose sender waited out a few restarts was decided at the next start (a CI failure).
-  const d = await node({ ...scenarioConfig({ pacs, smtpPort: smtp.port, thresholds: urgentThresholds }), series: { idleSeconds: 8 } });
+  const d = await node({ ...scenarioConfig({ pacs, smtpPort: smtp.port, thresholds: urgentThresholds }), series: { idleSeconds: 3 } });
 
   const series: Slice[][] = Array.from({ length: associations }, () => syntheticSeries({ slices: slicesPerSeries, rows: 512, columns: 512 }));
   const files = series.map((s, i) => writeSlices(path.join(dir, `in${i}`), s, `s${i}-`));
@@ -51,11 +51,11 @@ test('SIGKILL at random moments during transfer, classification and dispatch: no
     }
   };
   // While sending: a kill every 0.1-0.7 s (restarts included, the senders retry). Afterwards up
-  // to 10 more, 0.2-2.5 s apart, while the node classifies, waits for the series to go idle,
-  // decides and sends; then it finishes.
+  // to 10 more, 0.5-6 s apart (some beyond a restart plus idleSeconds), while the node
+  // classifies, waits for the series to go idle, decides and sends; then it finishes.
   const kills: string[] = [];
   for (let after = 0; sending || (after < 10 && !settledAll()); ) {
-    const afterMs = Math.round(sending ? 100 + random() * 600 : 200 + random() * 2300);
+    const afterMs = Math.round(sending ? 100 + random() * 600 : 500 + random() * 5500);
     await new Promise((resolve) => setTimeout(resolve, afterMs));
     if (!sending) after++;
     kills.push(phase());
