@@ -3,6 +3,7 @@
  * paths read, and the C-STORE request and response they write, without a general-purpose
  * parser in the way.
  */
+import { valueText } from './elementScan.js';
 
 export const CommandField = { CStoreRQ: 0x0001, CStoreRSP: 0x8001, CEchoRQ: 0x0030 } as const;
 /** CommandDataSetType value meaning "no data set" (PS3.7 E.1). */
@@ -77,7 +78,7 @@ export function parseCommand(command: Buffer): CommandFields {
 }
 
 function text(value: Buffer): string {
-  return value.toString('latin1').replace(/[\0 ]+$/, '');
+  return valueText(value, 0, value.length);
 }
 
 export interface StoreRequestFields {

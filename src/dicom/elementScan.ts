@@ -56,7 +56,7 @@ export function scanElements(buffer: Buffer, offset: number, explicitVr: boolean
     }
     const end = valueEnd(buffer, el);
     if (wanted.has(el.tag)) {
-      values.set(el.tag, buffer.toString('latin1', el.valueOffset, end).replace(/[\0 ]+$/, '').split('\\').map((v) => v.trim()));
+      values.set(el.tag, valueText(buffer, el.valueOffset, end).split('\\').map((v) => v.trim()));
     }
     pos = end;
   }
@@ -72,6 +72,11 @@ export function checkElements(buffer: Buffer, offset: number, explicitVr: boolea
     const el = readElementHeader(buffer, pos, explicitVr);
     pos = el.length === undefinedLength ? skipUndefinedLength(buffer, el.valueOffset, explicitVr && el.vr !== 'UN') : valueEnd(buffer, el);
   }
+}
+
+/** A text value as stored, without the trailing NUL or space padding (PS3.5 6.2). */
+export function valueText(b: Buffer, start: number, end: number): string {
+  return b.toString('latin1', start, end).replace(/[\0 ]+$/, '');
 }
 
 export function readElementHeader(b: Buffer, pos: number, explicitVr: boolean): ElementHeader {

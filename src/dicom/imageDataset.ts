@@ -1,5 +1,5 @@
 import { inflateRawSync } from 'node:zlib';
-import { itemTag, pixelDataTag, readElementHeader, sequenceDelimiterTag, skipUndefinedLength, TruncatedError, undefinedLength, valueEnd, type ElementHeader } from './elementScan.js';
+import { itemTag, pixelDataTag, readElementHeader, sequenceDelimiterTag, skipUndefinedLength, TruncatedError, undefinedLength, valueEnd, valueText, type ElementHeader } from './elementScan.js';
 import { readFileMeta } from './part10.js';
 import { PixelDecodeError } from './pixelDecodeError.js';
 import { acceptedTransferSyntaxes, TransferSyntax } from './uids.js';
@@ -127,7 +127,7 @@ function setAttribute(attributes: PixelModuleValues, [key, kind]: [keyof PixelMo
     if (end - start >= 2) (attributes[key] as number) = b.readUInt16LE(start);
     return;
   }
-  const first = text(b, start, end).split('\\')[0]!.trim();
+  const first = valueText(b, start, end).split('\\')[0]!.trim();
   if (first === '') return;
   if (kind === 'cs') {
     (attributes[key] as string) = first;
@@ -162,8 +162,4 @@ function readPixelData(b: Buffer, el: ElementHeader): PixelDataValue {
 function item(b: Buffer, el: ElementHeader, what: string): { valueOffset: number; end: number } {
   if (el.tag !== itemTag) throw new PixelDecodeError('malformed', `expected ${what} item at offset ${el.valueOffset - 8}`);
   return { valueOffset: el.valueOffset, end: valueEnd(b, el) };
-}
-
-function text(b: Buffer, start: number, end: number): string {
-  return b.toString('latin1', start, end).replace(/[\0 ]+$/, '');
 }

@@ -1,4 +1,4 @@
-import { readElementHeader, valueEnd } from './elementScan.js';
+import { readElementHeader, valueEnd, valueText } from './elementScan.js';
 import { implementationClassUid, implementationVersionName } from './uids.js';
 
 export interface FileMetaFields {
@@ -71,7 +71,7 @@ export function readFileMeta(file: Buffer): FileMeta {
   while (pos + 4 <= file.length && file.readUInt16LE(pos) === 0x0002) {
     const el = readElementHeader(file, pos, true);
     const end = valueEnd(file, el);
-    const value = () => file.toString('latin1', el.valueOffset, end).replace(/[\0 ]+$/, '') || undefined;
+    const value = () => valueText(file, el.valueOffset, end) || undefined;
     if (el.tag === 0x00020002) meta.sopClassUid = value();
     else if (el.tag === 0x00020003) meta.sopInstanceUid = value();
     else if (el.tag === 0x00020010) meta.transferSyntaxUid = value();
