@@ -100,7 +100,8 @@ export async function runIngestBench(o: IngestBenchOptions): Promise<IngestBench
       }
     }
     load.after = os.loadavg();
-    const ratio = (name: Target) => median(rates[name].map((r, i) => r / rates.storescp[i]!));
+    const ratios = Object.fromEntries(Object.entries(rates).map(([name, r]) => [name, r.map((x, i) => x / rates.storescp[i]!)])) as Record<Target, number[]>;
+    const ratio = (name: Target) => median(ratios[name]);
     const result: IngestBenchResult = {
       instances: files.length,
       source,
@@ -114,7 +115,7 @@ export async function runIngestBench(o: IngestBenchOptions): Promise<IngestBench
       load,
     };
     for (let round = 0; round < o.rounds; round++) {
-      const of = (name: Target) => (rates[name][round]! / rates.storescp[round]!).toFixed(2);
+      const of = (name: Target) => ratios[name][round]!.toFixed(2);
       o.log(`ingest: round ${round + 1} ratios to storescp: node write ${of('node write')}, fsync ${of('node fsync')}; ingest path alone write ${of('ingest write')}, fsync ${of('ingest fsync')}`);
     }
     const line = (label: string, r: { write: number; fsync: number }, x: { write: number; fsync: number }) =>
