@@ -39,6 +39,8 @@ interface EndToEnd {
   slicesPerSecond: number;
   seconds: number;
   sentSeconds: number;
+  /** Slices whose results were stored before storescu ended. */
+  classifiedWhileSent: number;
   preprocessMs: number;
   inferenceMs: number;
   peakRssMb: number;
@@ -72,7 +74,8 @@ export async function runClassifyBench(o: ClassifyBenchOptions): Promise<Classif
       rounds.push({ raw, layout, e2e });
       o.log(
         `classify: round ${round}: raw ${raw.toFixed(1)}, layout ${layout.toFixed(1)}, end to end ${e2e.slicesPerSecond.toFixed(1)} slices/s ` +
-          `(${e2e.seconds.toFixed(2)} s; storescu sent for ${e2e.sentSeconds.toFixed(2)} s); ratio ${(e2e.slicesPerSecond / raw).toFixed(2)}, to the layout ${(e2e.slicesPerSecond / layout).toFixed(2)}`,
+          `(${e2e.seconds.toFixed(2)} s: storescu sent for ${e2e.sentSeconds.toFixed(2)} s, ${e2e.classifiedWhileSent} slices classified meanwhile, ` +
+          `the other ${files.length - e2e.classifiedWhileSent} in ${(e2e.seconds - e2e.sentSeconds).toFixed(2)} s); ratio ${(e2e.slicesPerSecond / raw).toFixed(2)}, to the layout ${(e2e.slicesPerSecond / layout).toFixed(2)}`,
       );
     }
     const mid = (f: (r: (typeof rounds)[number]) => number) => median(rounds.map(f));
@@ -89,7 +92,8 @@ export async function runClassifyBench(o: ClassifyBenchOptions): Promise<Classif
     o.log(`ratio end-to-end / raw: ${result.ratio.toFixed(2)} (median of the rounds' ratios; target >= 0.85); to the node's layout: ${mid((r) => r.e2e.slicesPerSecond / r.layout).toFixed(2)}`);
     o.log(
       `end to end, where the time went: per slice ${mid((r) => r.e2e.preprocessMs).toFixed(2)} ms preprocessing + ${mid((r) => r.e2e.inferenceMs).toFixed(2)} ms inference ` +
-        `in a worker (raw in the node's layout: ${mid((r) => (1000 * plan.workers) / r.layout).toFixed(2)} ms a slice per session)`,
+        `in a worker (raw in the node's layout: ${mid((r) => (1000 * plan.workers) / r.layout).toFixed(2)} ms a slice per session); ` +
+        `storescu sending took ${mid((r) => (100 * r.e2e.sentSeconds) / r.e2e.seconds).toFixed(0)}% of end to end, with ${mid((r) => r.e2e.classifiedWhileSent)} slices classified meanwhile`,
     );
     o.log(`node peak RSS: ${result.peakRssMb.toFixed(0)} MB (target <= 1024); event loop max delay: ${result.eventLoopMaxDelayMs.toFixed(1)} ms (target <= 50); highest of the rounds`);
     o.log(`load average: ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}`);
@@ -117,8 +121,10 @@ async function endToEnd(modelPath: string, threads: number, files: readonly stri
       const count = db.prepare('SELECT count(*) AS n FROM slice_results').pluck();
       const started = performance.now();
       let sentSeconds = NaN;
+      let sentAt = NaN;
       const sending = run('storescu', ['--max-pdu', '131072', '-aec', 'ICH_TRIAGE', '127.0.0.1', String(node.port), ...files]).then(() => {
         sentSeconds = (performance.now() - started) / 1000;
+        sentAt = Date.now();
       });
       while ((count.get() as number) < files.length) await new Promise((r) => setTimeout(r, 10));
       const seconds = (performance.now() - started) / 1000;
@@ -131,6 +137,7 @@ async function endToEnd(modelPath: string, threads: number, files: readonly stri
         slicesPerSecond: files.length / seconds,
         seconds,
         sentSeconds,
+        classifiedWhileSent: db.prepare('SELECT count(*) FROM slice_results WHERE created_at <= ?').pluck().get(sentAt) as number,
         ...perSlice,
         peakRssMb: peakRss(node.pid),
         eventLoopMaxDelayMs: Number(/^ich_triage_nodejs_eventloop_lag_max_seconds (\S+)$/m.exec(metrics)?.[1] ?? NaN) * 1000,
