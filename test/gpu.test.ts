@@ -93,7 +93,7 @@ describe('preprocess workers (the GPU layout, run here on cpu)', () => {
     const direct = await withEngine({}, (e) => e.classify(files.map((f) => ({ key: f, path: f })), { wantTensors: true }));
     await withEngine({ preprocessWorkers: 2 }, async (engine) => {
       expect(engine.status).toMatchObject({ workers: 1, preprocessors: 2 });
-      expect(engine.freeWorkers).toBe(2);
+      expect(engine.freeSlots).toBe(2);
       const junk = path.join(dir, 'junk.dcm');
       writeFileSync(junk, 'not dicom');
       const batches = [files.slice(0, 4), [junk, ...files.slice(4)], files.slice(0, 2)];

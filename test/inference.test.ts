@@ -76,14 +76,17 @@ describe('inference engine (worker threads)', () => {
     expect(result.items[1]!.probs).toHaveLength(6);
   });
 
-  it('runs one single-threaded session per thread asked for, and queues batches beyond them', async () => {
+  it('runs one single-threaded session per thread asked for, gives each two batches at once, and queues batches beyond them', async () => {
     expect(engine.status.workers).toBe(2);
-    const many = Array.from({ length: 8 }, () => files.map((f) => ({ key: f, path: f })));
+    expect(engine.freeSlots).toBe(4);
+    const many = Array.from({ length: 8 }, (_, b) => files.map((f, i) => ({ key: `${b}/${i}`, path: f })));
     const pending = many.map((batch) => engine.classify(batch));
-    expect(engine.freeWorkers).toBe(0);
+    expect(engine.freeSlots).toBe(0);
     const results = await Promise.all(pending);
+    // Each batch answered with its own items, in order, although a worker held two at once.
+    results.forEach((r, b) => expect(r.items.map((i) => i.key)).toEqual(files.map((_, i) => `${b}/${i}`)));
     expect(results.every((r) => r.items.every((i) => i.probs?.length === 6))).toBe(true);
-    expect(engine.freeWorkers).toBe(2);
+    expect(engine.freeSlots).toBe(4);
   });
 });
 

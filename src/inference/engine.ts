@@ -102,42 +102,47 @@ function workerScript(): URL {
 }
 
 /**
- * Workers of one kind, each running one job at a time; jobs wait in order for a free one.
- * `send` posts a job to a worker; `done` receives the worker's answer.
+ * Workers of one kind; jobs wait in order for a free slot. Each worker holds up to `depth` jobs
+ * and runs them one after the other: with 2, a worker starts its next batch the moment it posts
+ * a result (see docs/architecture.md). `send` posts a job to a worker; `done` receives its answer.
  */
 class Pool<M extends { id: number }> {
-  private readonly idle: Worker[];
+  /** Jobs each worker holds, oldest (the running one) first; a crashed worker is removed. */
+  private readonly held = new Map<Worker, { id: number; job: Job }[]>();
   private readonly queue: Job[] = [];
-  private readonly busy = new Map<Worker, { id: number; job: Job }>();
   private nextId = 1;
 
   constructor(
     readonly workers: Worker[],
+    private readonly depth: number,
     private readonly send: (worker: Worker, id: number, job: Job) => void,
     private readonly done: (job: Job, message: M) => void,
   ) {
-    this.idle = [...workers];
     for (const w of workers) {
+      this.held.set(w, []);
       w.on('message', (m: M) => this.onMessage(w, m));
       w.on('error', (err) => this.onCrash(w, err));
     }
   }
 
+  /** Jobs the workers can take now. */
   get free(): number {
-    return this.idle.length;
+    let free = 0;
+    for (const jobs of this.held.values()) free += this.depth - jobs.length;
+    return free;
   }
 
   get running(): number {
-    return this.idle.length + this.busy.size;
+    return this.held.size;
   }
 
-  /** Jobs waiting for a free worker. */
+  /** Jobs waiting for a free slot. */
   get queued(): number {
     return this.queue.length;
   }
 
   get pending(): boolean {
-    return this.queue.length > 0 || this.busy.size > 0;
+    return this.queue.length > 0 || [...this.held.values()].some((jobs) => jobs.length > 0);
   }
 
   submit(job: Job): void {
@@ -152,37 +157,37 @@ class Pool<M extends { id: number }> {
 
   /** Resolves once no job is running, or after `ms`. */
   async settled(ms: number): Promise<void> {
-    for (const deadline = Date.now() + ms; this.busy.size > 0 && Date.now() < deadline; ) {
+    for (const deadline = Date.now() + ms; this.pending && Date.now() < deadline; ) {
       await new Promise((resolve) => setTimeout(resolve, 20));
     }
   }
 
+  /** Each job to the worker holding the fewest, so that idle workers start first. */
   private pump(): void {
-    while (this.idle.length > 0 && this.queue.length > 0) {
-      const worker = this.idle.pop()!;
+    while (this.queue.length > 0) {
+      let target: [Worker, { id: number; job: Job }[]] | undefined;
+      for (const entry of this.held) if (entry[1].length < this.depth && (!target || entry[1].length < target[1].length)) target = entry;
+      if (!target) return;
       const job = this.queue.shift()!;
       const id = this.nextId++;
-      this.busy.set(worker, { id, job });
-      this.send(worker, id, job);
+      target[1].push({ id, job });
+      this.send(target[0], id, job);
     }
   }
 
   private onMessage(worker: Worker, message: M): void {
-    const entry = this.busy.get(worker);
-    if (!entry || entry.id !== message.id) return;
-    this.busy.delete(worker);
-    this.idle.push(worker);
-    this.done(entry.job, message);
+    const jobs = this.held.get(worker);
+    if (!jobs || jobs[0]?.id !== message.id) return;
+    const { job } = jobs.shift()!;
+    this.done(job, message);
     this.pump();
   }
 
-  /** A crashed worker is dropped from the pool; its batch fails and is retried by the caller. */
+  /** A crashed worker is dropped from the pool; its batches fail and are retried by the caller. */
   private onCrash(worker: Worker, err: Error): void {
-    const entry = this.busy.get(worker);
-    this.busy.delete(worker);
-    const i = this.idle.indexOf(worker);
-    if (i >= 0) this.idle.splice(i, 1);
-    entry?.job.reject(new Error(`inference worker crashed: ${err.message}`));
+    const jobs = this.held.get(worker) ?? [];
+    this.held.delete(worker);
+    for (const { job } of jobs) job.reject(new Error(`inference worker crashed: ${err.message}`));
   }
 }
 
@@ -208,6 +213,7 @@ export class InferenceEngine {
   ) {
     this.sessions = new Pool<BatchResponse | BatchFailure>(
       sessionWorkers,
+      2,
       (w, id, job) => {
         const request: BatchRequest = { type: 'batch', id, items: job.items, wantTensors: job.wantTensors, prepared: job.prepared };
         w.postMessage(request, job.prepared?.flatMap((i) => (i.tensor ? [i.tensor.buffer as ArrayBuffer] : [])) ?? []);
@@ -219,6 +225,7 @@ export class InferenceEngine {
         ? undefined
         : new Pool<PreprocessResponse | BatchFailure>(
             preprocessWorkers,
+            1,
             (w, id, job) => w.postMessage({ type: 'preprocess', id, items: job.items } satisfies PreprocessRequest),
             (job, m) => {
               if (m.type === 'error') return job.reject(new Error(m.message));
@@ -263,11 +270,12 @@ export class InferenceEngine {
   }
 
   /**
-   * Batches the engine can take now without queueing them. With preprocess workers, none while
-   * two prepared batches already wait for a session: enough to keep the GPU busy, and a
-   * backlog stays rows in the database instead of tensors in memory.
+   * Batches the engine can take now without queueing them: two per session worker (see Pool).
+   * With preprocess workers, one per free preprocess worker, and none while two prepared batches
+   * already wait for the session: enough to keep the GPU busy, and a backlog stays rows in the
+   * database instead of tensors in memory.
    */
-  get freeWorkers(): number {
+  get freeSlots(): number {
     if (!this.preprocess) return this.sessions.free;
     return this.sessions.queued >= 2 ? 0 : this.preprocess.free;
   }

@@ -93,13 +93,21 @@ function tensorBuffers(items: ItemResult[]): ArrayBuffer[] {
   return items.flatMap((i) => (i.tensor ? [i.tensor.buffer as ArrayBuffer] : []));
 }
 
-/** Replies to each request in turn; a thrown error fails only that request. */
+/**
+ * Replies to each request in turn, one at a time in the order they came (the engine sends the
+ * next batch before this one ends); a thrown error fails only that request.
+ */
 function serve<R extends { id: number }>(handle: (request: R) => Promise<[unknown, ArrayBuffer[]]>): void {
+  let previous = Promise.resolve();
   port.on('message', (request: R) => {
-    handle(request).then(
-      ([response, transfer]) => port.postMessage(response, transfer),
-      (err: unknown) => port.postMessage({ type: 'error', id: request.id, message: errorMessage(err) } satisfies BatchFailure),
-    );
+    previous = previous.then(async () => {
+      try {
+        const [response, transfer] = await handle(request);
+        port.postMessage(response, transfer);
+      } catch (err) {
+        port.postMessage({ type: 'error', id: request.id, message: errorMessage(err) } satisfies BatchFailure);
+      }
+    });
   });
 }
 

@@ -31,8 +31,8 @@ export function holdWhileReceiving(configured: number | undefined, engine: Engin
 }
 
 /**
- * Received slices -> inference workers -> slice_results. Keeps every free worker fed with a
- * batch of the oldest pending slices; results are committed per batch.
+ * Received slices -> inference workers -> slice_results. Keeps every free slot of the engine
+ * (two per worker) fed with a batch of the oldest pending slices; results are committed per batch.
  *
  * While a transfer streams in, nothing goes for up to `holdMs`, then only full batches: a free
  * worker would otherwise take each slice as it lands, and per-slice batches cost the main
@@ -82,7 +82,7 @@ export class ClassifyStage {
 
   async runOnce(): Promise<StageResult> {
     const engine = this.engine;
-    const free = engine.freeWorkers;
+    const free = engine.freeSlots;
     if (free === 0) return false;
     const batchSize = engine.status.batchSize;
     const now = this.now();

@@ -80,10 +80,10 @@ test('a transfer holds classification back for up to holdMs; then full batches g
     t.arrive(i);
   }
   expect(48 * gap).toBeGreaterThanOrEqual(holdMs);
-  // Streaming for more than holdMs: full batches go (two workers, four slices each).
+  // Streaming for more than holdMs: full batches go (two workers holding two batches of four each).
   expect(typeof (await t.stage.runOnce())).toBe('number');
-  await t.finished(2);
-  expect(t.batches).toEqual([4, 4]);
+  await t.finished(4);
+  expect(t.batches).toEqual([4, 4, 4, 4]);
   // The stream paused: the rest goes, 4 at a time, and the 2 left over (batches finish in any order).
   t.clock.now += coalesceMs;
   while (t.classified() < 54) {
