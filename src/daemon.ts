@@ -7,6 +7,7 @@ import type { Config } from './config/schema.js';
 import { exposedSecrets, loadConfig, type LoadedConfig } from './config/load.js';
 import { createLogger, type Logger } from './log.js';
 import { openDb, migrate, dbPath, type Db } from './store/db.js';
+import { WalCheckpointer } from './store/walCheckpointer.js';
 import { InstanceStore } from './store/instances.js';
 import { SliceStore } from './store/slices.js';
 import { SeriesStore } from './store/series.js';
@@ -59,6 +60,8 @@ export class Daemon {
     private readonly loops: StageLoop[],
     readonly dicom: DicomServer,
     private readonly http: http.Server,
+    /** Stops the WAL checkpointer, then closes the database. */
+    private readonly closeDb: () => Promise<void>,
   ) {}
 
   get config(): Readonly<Config> {
@@ -77,6 +80,15 @@ export class Daemon {
     const db = openDb(dbPath(config.storage.dataDir));
     const { from, to } = migrate(db);
     if (from !== to) log.info({ from, to }, 'database migrated');
+    const dbLog = log.child({ component: 'db' });
+    const checkpointer = await WalCheckpointer.start(db, dbPath(config.storage.dataDir), dbLog).catch((err: unknown) => {
+      dbLog.warn({ err }, 'WAL checkpoint worker did not start; the database connection checkpoints itself');
+      return undefined;
+    });
+    const closeDb = async () => {
+      await checkpointer?.stop();
+      db.close();
+    };
 
     // Holders so that a reload swaps what the stages read.
     let daemon: Daemon | undefined;
@@ -95,7 +107,7 @@ export class Daemon {
       model = await startModel(loaded, log);
     } catch (err) {
       disk.stop();
-      db.close();
+      await closeDb();
       throw err;
     }
     setModelMetric(metrics, model);
@@ -212,10 +224,10 @@ export class Daemon {
       await Promise.all(loops.map((l) => l.stop()));
       await model.engine.close();
       disk.stop();
-      db.close();
+      await closeDb();
       throw new IchError('LISTEN_FAILED', errorMessage(err), { cause: err });
     }
-    daemon = new Daemon(loaded, log, metrics, db, disk, model, classify, loops, dicom, httpServer);
+    daemon = new Daemon(loaded, log, metrics, db, disk, model, classify, loops, dicom, httpServer, closeDb);
     const { port } = dicom.address();
     log.info({ aeTitle: config.dicom.aeTitle, host: config.dicom.host, port, http: httpServer.address(), dataDir: config.storage.dataDir }, 'DICOM SCP listening');
     return daemon;
@@ -328,7 +340,7 @@ export class Daemon {
     await Promise.all(this.loops.map((l) => l.stop()));
     await this.model.engine.close();
     this.disk.stop();
-    this.db.close();
+    await this.closeDb();
     this.log.info('stopped');
   }
 }

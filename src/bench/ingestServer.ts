@@ -7,6 +7,7 @@ import { SpoolReceiver } from '../ingest/receiver.js';
 import { createLogger } from '../log.js';
 import { InstanceStore } from '../store/instances.js';
 import { dbFileName, migrate, openDb } from '../store/db.js';
+import { WalCheckpointer } from '../store/walCheckpointer.js';
 
 /**
  * The node's ingest path alone, as a process: the SCP, the spool and the instances table wired
@@ -17,8 +18,10 @@ import { dbFileName, migrate, openDb } from '../store/db.js';
 const { config } = loadConfig(process.argv[2]);
 const log = createLogger(config.logging);
 mkdirSync(config.storage.dataDir, { recursive: true, mode: 0o700 });
-const db = openDb(path.join(config.storage.dataDir, dbFileName));
+const dbFile = path.join(config.storage.dataDir, dbFileName);
+const db = openDb(dbFile);
 migrate(db);
+const checkpointer = await WalCheckpointer.start(db, dbFile, log.child({ component: 'db' }));
 const receiver = new SpoolReceiver(
   { dataDir: config.storage.dataDir, durability: config.storage.durability, diskLow: () => false },
   new InstanceStore(db),
@@ -28,7 +31,8 @@ const dicom = new DicomServer(scpOptions(config), receiver, log.child({ componen
 await dicom.listen();
 log.info({ port: dicom.address().port }, 'DICOM SCP listening');
 process.once('SIGTERM', () => {
-  void dicom.close(0).then(() => {
+  void dicom.close(0).then(async () => {
+    await checkpointer.stop();
     db.close();
     process.exit(0);
   });

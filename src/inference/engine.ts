@@ -6,6 +6,7 @@ import type { ProviderName } from '../config/schema.js';
 import type { ThreadPriority } from '../util/threadPriority.js';
 import type { ModelContract } from './contract.js';
 import { warmUpSlices } from './warmUpSlices.js';
+import { workerScript } from '../util/workerScript.js';
 import type {
   BatchFailure,
   BatchItem,
@@ -90,15 +91,6 @@ export function workerPlan(providers: readonly ProviderName[], threads: number):
 export function preprocessWorkers(provider: ProviderName, configured: number, cores = os.availableParallelism()): number {
   if (configured > 0) return configured;
   return provider === 'cpu' ? 0 : Math.max(1, Math.min(8, cores - 1));
-}
-
-/**
- * The worker script beside this module. When this module runs from TypeScript source (vitest),
- * the worker is the compiled one in dist/ (`npm test` builds first): Node 20 applies no loader
- * hooks inside worker threads, so a .ts worker cannot load.
- */
-function workerScript(): URL {
-  return import.meta.url.endsWith('.ts') ? new URL('../../dist/inference/worker.js', import.meta.url) : new URL('./worker.js', import.meta.url);
 }
 
 /**
@@ -249,7 +241,7 @@ export class InferenceEngine {
       sessions = await startSessions(contract, options, ['cpu']);
     }
     const count = preprocessWorkers(first.provider, options.preprocessWorkers ?? 0);
-    const preprocessors = Array.from({ length: count }, () => new Worker(workerScript(), { workerData: workerSetup(contract, options, 'preprocess', [], 1) }));
+    const preprocessors = Array.from({ length: count }, () => new Worker(workerScript(import.meta.url, 'worker'), { workerData: workerSetup(contract, options, 'preprocess', [], 1) }));
     try {
       await Promise.all(preprocessors.map(firstMessage));
     } catch (err) {
@@ -328,7 +320,7 @@ function workerSetup(contract: ModelContract, options: EngineOptions, role: Work
 async function startSessions(contract: ModelContract, options: EngineOptions, providers: ProviderName[]): Promise<{ workers: Worker[]; ready: SessionReady[]; intraOpThreads: number }> {
   const plan = workerPlan(providers, options.threads);
   const setup = workerSetup(contract, options, 'session', providers, plan.intraOpThreads);
-  const workers = Array.from({ length: plan.workers }, () => new Worker(workerScript(), { workerData: setup }));
+  const workers = Array.from({ length: plan.workers }, () => new Worker(workerScript(import.meta.url, 'worker'), { workerData: setup }));
   let readies: WorkerReady[];
   try {
     readies = await Promise.all(workers.map(firstMessage));

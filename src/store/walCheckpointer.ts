@@ -1,0 +1,74 @@
+import { Worker } from 'node:worker_threads';
+import type { Logger } from '../log.js';
+import { workerScript } from '../util/workerScript.js';
+import type { Db } from './db.js';
+
+export interface CheckpointerSetup {
+  file: string;
+  intervalMs: number;
+}
+
+export type CheckpointerMessage = { type: 'ready' } | { type: 'failed'; message: string } | { type: 'recovered' };
+
+/** SQLite's automatic checkpoint threshold (pages), restored when the worker is gone. */
+const sqliteAutoCheckpointPages = 1000;
+
+/**
+ * Checkpoints the node's write-ahead log from a worker thread. SQLite's automatic checkpoint
+ * runs inside the commit that takes the WAL past 1000 pages, on the committing thread, the main
+ * one, and fsyncs the database file: 8-11 ms on a quiet disk here, up to ~50 ms while spool
+ * files are being written (the classify benchmark's event-loop maximum), a stall for every
+ * association and stage. The node's connection turns it off and the worker's own connection
+ * checkpoints every `intervalMs` without blocking the writer. Should the worker fail, the
+ * connection checkpoints itself again, as before.
+ */
+export class WalCheckpointer {
+  private stopping = false;
+  private exited = false;
+
+  private constructor(
+    private readonly worker: Worker,
+    private readonly db: Db,
+    private readonly log: Logger,
+  ) {
+    worker.on('message', (m: CheckpointerMessage) => {
+      if (m.type === 'failed') log.error({ reason: m.message }, 'WAL checkpoint failed; retrying');
+      else if (m.type === 'recovered') log.info('WAL checkpoint works again');
+    });
+    worker.on('error', (err) => this.fallBack(err.message));
+    worker.on('exit', (code) => {
+      this.exited = true;
+      this.fallBack(`exited with code ${code}`);
+    });
+  }
+
+  /** `db` is the node's connection to `file`; resolves once the worker's connection is open. */
+  static async start(db: Db, file: string, log: Logger, intervalMs = 1000): Promise<WalCheckpointer> {
+    const worker = new Worker(workerScript(import.meta.url, 'walCheckpointWorker'), { workerData: { file, intervalMs } satisfies CheckpointerSetup });
+    await new Promise<void>((resolve, reject) => {
+      worker.once('message', () => resolve());
+      worker.once('error', reject);
+    });
+    db.pragma('wal_autocheckpoint = 0');
+    return new WalCheckpointer(worker, db, log);
+  }
+
+  /** A last checkpoint, then the worker ends (before the node's connection closes). */
+  async stop(): Promise<void> {
+    if (this.stopping) return;
+    this.stopping = true;
+    if (!this.exited) {
+      const exited = new Promise<void>((resolve) => this.worker.once('exit', () => resolve()));
+      this.worker.postMessage('stop');
+      await exited;
+    }
+    if (this.db.open) this.db.pragma(`wal_autocheckpoint = ${sqliteAutoCheckpointPages}`);
+  }
+
+  private fallBack(reason: string): void {
+    if (this.stopping) return;
+    this.stopping = true;
+    this.log.error({ reason }, 'WAL checkpoint worker ended; the database connection checkpoints itself again');
+    if (this.db.open) this.db.pragma(`wal_autocheckpoint = ${sqliteAutoCheckpointPages}`);
+  }
+}
