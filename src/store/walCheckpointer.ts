@@ -10,9 +10,6 @@ export interface CheckpointerSetup {
 
 export type CheckpointerMessage = { type: 'ready' } | { type: 'failed'; message: string } | { type: 'recovered' };
 
-/** SQLite's automatic checkpoint threshold (pages), restored when the worker is gone. */
-const sqliteAutoCheckpointPages = 1000;
-
 /**
  * Checkpoints the node's write-ahead log from a worker thread. SQLite's automatic checkpoint
  * runs inside the commit that takes the WAL past 1000 pages, on the committing thread, the main
@@ -29,6 +26,8 @@ export class WalCheckpointer {
   private constructor(
     private readonly worker: Worker,
     private readonly db: Db,
+    /** The connection's own wal_autocheckpoint (pages), given back when the worker is gone. */
+    private readonly autoCheckpointPages: number,
     private readonly log: Logger,
   ) {
     worker.on('message', (m: CheckpointerMessage) => {
@@ -49,8 +48,9 @@ export class WalCheckpointer {
       worker.once('message', () => resolve());
       worker.once('error', reject);
     });
+    const pages = db.pragma('wal_autocheckpoint', { simple: true }) as number;
     db.pragma('wal_autocheckpoint = 0');
-    return new WalCheckpointer(worker, db, log);
+    return new WalCheckpointer(worker, db, pages, log);
   }
 
   /** A last checkpoint, then the worker ends (before the node's connection closes). */
@@ -62,13 +62,17 @@ export class WalCheckpointer {
       this.worker.postMessage('stop');
       await exited;
     }
-    if (this.db.open) this.db.pragma(`wal_autocheckpoint = ${sqliteAutoCheckpointPages}`);
+    this.restoreAutoCheckpoint();
   }
 
   private fallBack(reason: string): void {
     if (this.stopping) return;
     this.stopping = true;
     this.log.error({ reason }, 'WAL checkpoint worker ended; the database connection checkpoints itself again');
-    if (this.db.open) this.db.pragma(`wal_autocheckpoint = ${sqliteAutoCheckpointPages}`);
+    this.restoreAutoCheckpoint();
+  }
+
+  private restoreAutoCheckpoint(): void {
+    if (this.db.open) this.db.pragma(`wal_autocheckpoint = ${this.autoCheckpointPages}`);
   }
 }
