@@ -1,6 +1,7 @@
 import { constants as zlibConstants, inflateRawSync } from 'node:zlib';
 import dcmjs from './dcmjs.js';
 import { scanElements, pixelDataTag } from './elementScan.js';
+import { readFileMeta } from './part10.js';
 import { TransferSyntax } from './uids.js';
 
 /** The attributes the node needs from an instance, read without its pixel data. */
@@ -53,8 +54,6 @@ const Tag = {
   NumberOfFrames: 0x00280008,
 } as const;
 const wanted = new Set<number>(Object.values(Tag));
-const metaSopClass = 0x00020002;
-const metaTransferSyntax = 0x00020010;
 
 /**
  * Parses a Part 10 file's header up to (not including) the pixel data. Works on a prefix of
@@ -62,14 +61,11 @@ const metaTransferSyntax = 0x00020010;
  * (TruncatedError when the prefix ends inside an element).
  */
 export function readHeader(file: Buffer): ParsedHeader {
-  if (file.length < 132 || file.toString('latin1', 128, 132) !== 'DICM') throw new Error('not a DICOM Part 10 file (no DICM prefix)');
-  // The meta group is always explicit VR LE; its first element gives its length.
-  if (file.length < 144 || file.readUInt32LE(132) !== 0x00000002) throw new Error('file meta group length missing');
-  const metaEnd = 144 + file.readUInt32LE(140);
-  const meta = scanElements(file.subarray(0, metaEnd), 132, true, new Set([metaTransferSyntax, metaSopClass]));
-  const ts = meta.values.get(metaTransferSyntax)?.[0];
+  const meta = readFileMeta(file);
+  const ts = meta.transferSyntaxUid;
   if (!ts) throw new Error('file meta has no TransferSyntaxUID');
-  const mediaStorageSopClassUid = nonEmpty(meta.values.get(metaSopClass)?.[0]);
+  const metaEnd = meta.dataSetOffset;
+  const mediaStorageSopClassUid = meta.sopClassUid;
   if (ts === TransferSyntax.ExplicitVRBigEndian) return { ...readWithDcmjs(file, ts), mediaStorageSopClassUid };
   const deflated = ts === TransferSyntax.DeflatedExplicitVRLittleEndian;
   const dataSet = deflated ? inflateHeader(file.subarray(metaEnd)) : file;

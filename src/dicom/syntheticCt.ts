@@ -3,6 +3,7 @@ import { randomUUID } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import dcmjs from 'dcmjs';
+import { readFileMeta } from './part10.js';
 
 export const CtImageStorage = '1.2.840.10008.5.1.4.1.1.2';
 export const SecondaryCaptureStorage = '1.2.840.10008.5.1.4.1.1.7';
@@ -177,8 +178,7 @@ function longText(length: number): Record<string, string> {
 
 /** The data set of a Part 10 file: what follows the preamble, "DICM" and the file meta group. */
 export function dataSetOf(file: Buffer): Buffer {
-  if (file.toString('latin1', 128, 132) !== 'DICM') throw new Error('not a Part 10 file');
-  return file.subarray(144 + file.readUInt32LE(140));
+  return file.subarray(readFileMeta(file).dataSetOffset);
 }
 
 export interface SeriesOptions extends Omit<SliceOptions, 'sopInstanceUid' | 'instanceNumber' | 'imagePositionPatient'> {

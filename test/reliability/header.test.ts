@@ -126,3 +126,15 @@ test('through the SCP: a deflate bomb gets 0xC000, a header beyond 16 MiB gets 0
   expect(grown).toBeLessThan(120 * 2 ** 20);
   await daemon.waitForLog((l) => l.msg === 'instance refused' && l.sop === bomb.sopInstanceUid);
 }, 120_000);
+
+test('a file meta group length that is wrong does not mislead the header: the group is walked to its end, as for pixel decoding', () => {
+  const u = uids();
+  const file = part10(ctHeader(u), u.sopInstanceUid);
+  for (const error of [-6, 8]) {
+    const wrong = Buffer.from(file);
+    wrong.writeUInt32LE(file.readUInt32LE(140) + error, 140);
+    const parsed = readHeader(wrong);
+    expect(parsed.complete).toBe(true);
+    expect(parsed.header).toMatchObject({ sopInstanceUid: u.sopInstanceUid, seriesUid: u.seriesUid, studyUid: u.studyUid, modality: 'CT' });
+  }
+});
