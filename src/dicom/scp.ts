@@ -178,8 +178,8 @@ export class DicomServer extends EventEmitter<ScpEvents> {
       {
         forward: (pdu) => {
           if (pdu[0] === 0x01 && pdu.length >= 8) scp.protocolVersion = pdu.readUInt16BE(6);
-          if (pdu[0] === 0x07) scp.peerAborted(pdu[8] ?? 0, pdu[9] ?? 0);
           facade.emit('data', pdu);
+          if (pdu[0] === 0x07) scp.peerAborted(pdu[8] ?? 0, pdu[9] ?? 0);
         },
         storeBegin: (command) => scp.storeBegin(command),
         storeData: (bytes) => scp.storeData(bytes),
@@ -373,9 +373,15 @@ class IchScp extends Scp {
     this.socket.write(pDataPdu(command.presentationContextId, 0x03, response));
   }
 
-  /** The peer sent an A-ABORT (PS3.8 9.3.8): whatever it had not been answered for is its to resend. */
+  /**
+   * The peer sent an A-ABORT (PS3.8 9.3.8): whatever it had not been answered for is its to
+   * resend. The acceptor closes the connection (PS3.8 9.2.3, AA-3): the peer waits for that
+   * (dcmtk for its 30 s ARTIM timeout), and the connection would hold an association slot until
+   * dicom.associationTimeoutSeconds.
+   */
   peerAborted(source: number, reason: number): void {
     this.log.warn({ reason: `A-ABORT from the peer (source ${source}, reason ${reason})` }, 'association aborted by the peer');
+    this.socket.destroy();
   }
 
   /** Aborts the association at once (shutdown after the drain period). */

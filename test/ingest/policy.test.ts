@@ -4,7 +4,7 @@ import { mkdirSync, readFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { partialSpoolFiles, startDaemon, type TestDaemon } from '../helpers/daemon.js';
 import { echoscu, storescu, storeResponses } from '../helpers/dcmtk.js';
-import { commandSet, cStoreRq, pDataTf, PduType, RawPeer, VerificationSopClass } from '../helpers/rawPeer.js';
+import { abortPdu, commandSet, cStoreRq, pDataTf, PduType, RawPeer, VerificationSopClass } from '../helpers/rawPeer.js';
 import { CtImageStorage, dataSetOf, ExplicitVRLittleEndian, newUid, SecondaryCaptureStorage, syntheticSeries, syntheticSlice, writeSlices } from '../helpers/synthetic.js';
 
 // Association policy, refusals and odd peers against one node with a calling-AE allow-list.
@@ -175,6 +175,25 @@ describe('C-STORE refusals and special cases', () => {
     await peer.send(pDataTf([{ contextId: 1, control: 0x03, value: cStoreRq(2, CtImageStorage, newUid()) }]));
     expect((await peer.readPdu())?.type).toBe(PduType.Abort);
     await peer.closed;
+    await daemon.waitForLog((l) => l.msg === 'incomplete instance discarded' && l.sop === slice.sopInstanceUid);
+    expect(countRows(slice.sopInstanceUid)).toBe(0);
+    expect(partialSpoolFiles(daemon.dataDir)).toEqual([]);
+    await echoSucceeds();
+  });
+
+  test('an A-ABORT from the peer mid-transfer: the node closes the connection at once and keeps nothing', async () => {
+    const peer = await RawPeer.connect(daemon.port);
+    expect((await peer.associate(daemon.aeTitle, 'RAW_PEER', [ctContext])).accepted).toBe(true);
+    const slice = syntheticSlice();
+    await peer.send(pDataTf([{ contextId: 1, control: 0x03, value: cStoreRq(1, CtImageStorage, slice.sopInstanceUid) }]));
+    await peer.send(pDataTf([{ contextId: 1, control: 0x00, value: slice.dataSet.subarray(0, 1000) }]));
+    const abortedAt = Date.now();
+    await peer.send(abortPdu());
+    // PS3.8 9.2.3 (AA-3): the acceptor closes; the peer must not wait for its own timeout.
+    const closed = await Promise.race([peer.closed.then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), 5000))]);
+    expect(closed).toBe(true);
+    expect(Date.now() - abortedAt).toBeLessThan(2000);
+    await daemon.waitForLog((l) => l.msg === 'association aborted by the peer');
     await daemon.waitForLog((l) => l.msg === 'incomplete instance discarded' && l.sop === slice.sopInstanceUid);
     expect(countRows(slice.sopInstanceUid)).toBe(0);
     expect(partialSpoolFiles(daemon.dataDir)).toEqual([]);
