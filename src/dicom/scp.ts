@@ -304,8 +304,14 @@ class IchScp extends Scp {
     return undefined;
   }
 
+  /**
+   * After A-RELEASE-RP the requestor closes (PS3.8 AR-3); the node ends its side too, as dcmtk's
+   * storescp does, so that a requestor that never closes does not hold an association slot until
+   * dicom.associationTimeoutSeconds.
+   */
   override associationReleaseRequested(): void {
     this.sendAssociationReleaseResponse();
+    this.socket.end();
   }
 
   override cEchoRequest(request: CEchoRequest, callback: (response: dimse.responses.CEchoResponse) => void): void {

@@ -4,7 +4,7 @@ import { mkdirSync, readFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { partialSpoolFiles, startDaemon, type TestDaemon } from '../helpers/daemon.js';
 import { echoscu, storescu, storeResponses } from '../helpers/dcmtk.js';
-import { abortPdu, commandSet, cStoreRq, pDataTf, PduType, RawPeer, VerificationSopClass } from '../helpers/rawPeer.js';
+import { abortPdu, commandSet, cStoreRq, releaseRq, pDataTf, PduType, RawPeer, VerificationSopClass } from '../helpers/rawPeer.js';
 import { CtImageStorage, dataSetOf, ExplicitVRLittleEndian, newUid, SecondaryCaptureStorage, syntheticSeries, syntheticSlice, writeSlices } from '../helpers/synthetic.js';
 
 // Association policy, refusals and odd peers against one node with a calling-AE allow-list.
@@ -77,6 +77,17 @@ describe('association policy', () => {
     expect(result).toMatchObject({ accepted: true, maxPduLength: 131072 });
     expect(result.contexts).toEqual([{ id: 1, result: 0, transferSyntax: ExplicitVRLittleEndian }]);
     expect(await peer.release()).toBe(true);
+  });
+
+  test('after A-RELEASE-RP the node ends the connection itself, even when the requestor does not', async () => {
+    const peer = await RawPeer.connect(daemon.port);
+    expect((await peer.associate(daemon.aeTitle, 'RAW_PEER', [echoContext])).accepted).toBe(true);
+    await peer.send(releaseRq());
+    expect((await peer.readPdu())?.type).toBe(PduType.ReleaseRP);
+    // The peer's socket answers the node's FIN with its own (allowHalfOpen off), never earlier.
+    const closed = await Promise.race([peer.closed.then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), 5000))]);
+    expect(closed).toBe(true);
+    await daemon.waitForLog((l) => l.msg === 'association closed' && l.calling === 'RAW_PEER');
   });
 
   test('an allowed calling AE title gets C-ECHO', async () => {
