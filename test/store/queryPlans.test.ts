@@ -1,0 +1,37 @@
+// The queries the pipeline runs at every turn of its loop must not grow with the backlog: with
+// 4,800 slices waiting over 4 associations, the decide stage's query walked every waiting row for
+// every open series and held the event loop for 3-9 s at a time.
+import { afterAll, expect, test } from 'vitest';
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import type { Statement } from 'better-sqlite3';
+import { migrate, openDb } from '../../src/store/db.js';
+import { SeriesStore } from '../../src/store/series.js';
+import { SliceStore } from '../../src/store/slices.js';
+
+const dir = mkdtempSync(path.join(os.tmpdir(), 'ich-plans-'));
+const db = openDb(path.join(dir, 'plans.db'));
+migrate(db);
+afterAll(() => {
+  db.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+/** SQLite's plan for a store's prepared statement, one line per step. */
+function plan(store: object, statement: string): string[] {
+  const sql = (store as Record<string, Statement>)[statement]!.source;
+  const params = { idleBefore: 0 };
+  return (db.prepare(`EXPLAIN QUERY PLAN ${sql}`).all(...(sql.includes('@idleBefore') ? [params] : [10])) as { detail: string }[]).map((r) => r.detail);
+}
+
+test("the decide stage's due series: each series' own instances, not every waiting slice", () => {
+  const steps = plan(new SeriesStore(db), 'due');
+  expect(steps).toContain('SEARCH i USING INDEX instances_series (series_uid=?)');
+  expect(steps.filter((s) => s.includes('instances_pending'))).toEqual([]);
+});
+
+test("the classify stage's next slices: read in arrival order from the index, never sorted", () => {
+  const steps = plan(new SliceStore(db), 'pending');
+  expect(steps).toEqual(['SCAN instances USING INDEX instances_pending']);
+});
