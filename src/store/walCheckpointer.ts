@@ -6,6 +6,8 @@ import type { Db } from './db.js';
 export interface CheckpointerSetup {
   file: string;
   intervalMs: number;
+  /** A WAL larger than this is rewound to its start (see walCheckpointWorker). */
+  restartAboveBytes: number;
 }
 
 export type CheckpointerMessage = { type: 'ready' } | { type: 'failed'; message: string } | { type: 'recovered' };
@@ -16,7 +18,8 @@ export type CheckpointerMessage = { type: 'ready' } | { type: 'failed'; message:
  * one, and fsyncs the database file: 8-11 ms on a quiet disk here (1.4 ms at most without it),
  * more while spool files are being written, a stall for every association and stage. The node's
  * connection turns it off and the worker's own connection
- * checkpoints every `intervalMs` without blocking the writer. Should the worker fail, the
+ * checkpoints every `intervalMs` without blocking the writer, and rewinds a WAL that has grown
+ * past `restartAboveBytes` under commits that never pause. Should the worker fail, the
  * connection checkpoints itself again, as before.
  */
 export class WalCheckpointer {
@@ -42,8 +45,9 @@ export class WalCheckpointer {
   }
 
   /** `db` is the node's connection to `file`; resolves once the worker's connection is open. */
-  static async start(db: Db, file: string, log: Logger, intervalMs = 1000): Promise<WalCheckpointer> {
-    const worker = new Worker(workerScript(import.meta.url, 'walCheckpointWorker'), { workerData: { file, intervalMs } satisfies CheckpointerSetup });
+  static async start(db: Db, file: string, log: Logger, intervalMs = 1000, restartAboveBytes = 64 * 1024 * 1024): Promise<WalCheckpointer> {
+    const workerData: CheckpointerSetup = { file, intervalMs, restartAboveBytes };
+    const worker = new Worker(workerScript(import.meta.url, 'walCheckpointWorker'), { workerData });
     await new Promise<void>((resolve, reject) => {
       worker.once('message', () => resolve());
       worker.once('error', reject);

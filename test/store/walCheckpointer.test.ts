@@ -52,3 +52,37 @@ test('without the worker the connection keeps checkpointing itself', async () =>
   expect(statSync(file).size).toBeGreaterThan(before + 4_000_000);
   db.close();
 });
+
+/**
+ * A fresh database whose checkpointer rewinds the WAL past `limit` bytes, and 16 KB rows committed
+ * for `ms`, about one a millisecond as a busy node's come: never a pause long enough for a
+ * checkpoint to catch up. Returns the WAL file's largest size.
+ */
+async function largestWal(name: string, limit: number, ms: number): Promise<number> {
+  const file = path.join(dir, name);
+  const db = openDb(file);
+  const checkpointer = await WalCheckpointer.start(db, file, silent, 100, limit);
+  try {
+    db.exec('CREATE TABLE s (id INTEGER PRIMARY KEY, v TEXT)');
+    const insert = db.prepare('INSERT INTO s (v) VALUES (?)');
+    let largest = 0;
+    for (const end = Date.now() + ms; Date.now() < end; ) {
+      db.transaction(() => insert.run('y'.repeat(16_000)))();
+      largest = Math.max(largest, statSync(`${file}-wal`).size);
+      await new Promise((r) => setTimeout(r, 1));
+    }
+    return largest;
+  } finally {
+    await checkpointer.stop();
+    db.close();
+  }
+}
+
+test('under commits that never pause, a WAL past the limit is rewound instead of growing without end', async () => {
+  const limit = 2 * 1024 * 1024;
+  // The limit and what ~100 ms of commits add; without it (SQLite rewinds a WAL only when a
+  // commit finds it all copied) the file grows as long as the commits go on.
+  const bound = limit + 16 * 1024 * 1024;
+  expect(await largestWal('unlimited.db', Infinity, 3000)).toBeGreaterThan(bound);
+  expect(await largestWal('limited.db', limit, 3000)).toBeLessThan(bound);
+});
