@@ -1,6 +1,6 @@
 import { promises as fsp } from 'node:fs';
 import path from 'node:path';
-import type { RetentionStore } from '../store/retention.js';
+import { batch, type RetentionStore } from '../store/retention.js';
 import type { Logger } from '../log.js';
 
 export interface RetentionSettings {
@@ -24,23 +24,29 @@ export class RetentionStage {
     private readonly now: () => number = Date.now,
   ) {}
 
+  /** True while a batch came back full: the loop runs it again at once for the rest. */
   async runOnce(): Promise<boolean> {
     const s = this.settings();
     const now = this.now();
     const spoolBefore = now - s.retainHours * hour;
-    let files = 0;
-    for (const c of this.store.spoolExpiredBefore(spoolBefore)) {
+    const files = this.store.spoolExpiredBefore(spoolBefore);
+    for (const c of files) {
       await fsp.rm(path.join(s.dataDir, c.path), { force: true });
       this.store.markSpoolDeleted(c.sopInstanceUid, now);
-      files++;
     }
-    for (const p of this.store.payloadsBefore(spoolBefore)) {
+    const payloads = this.store.payloadsBefore(spoolBefore);
+    for (const p of payloads) {
       await fsp.rm(path.join(s.dataDir, p.path), { force: true });
+      this.store.markPayloadDeleted(p.id, now);
+    }
+    if (files.length === batch || payloads.length === batch) {
+      this.log.info({ spoolFilesDeleted: files.length, payloadsDeleted: payloads.length }, 'retention: more to delete');
+      return true;
     }
     const pruned = this.store.prune(now - s.retainDays * 24 * hour);
     const stale = await removeStaleTemporaries(path.join(s.dataDir, 'spool', 'incoming'), now - hour);
-    if (files + pruned.instances + pruned.series + pruned.outbox + stale > 0) {
-      this.log.info({ spoolFilesDeleted: files, rowsPruned: pruned, staleTemporaries: stale }, 'retention');
+    if (files.length + payloads.length + pruned.instances + pruned.series + pruned.outbox + stale > 0) {
+      this.log.info({ spoolFilesDeleted: files.length, payloadsDeleted: payloads.length, rowsPruned: pruned, staleTemporaries: stale }, 'retention');
     }
     return false;
   }

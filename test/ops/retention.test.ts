@@ -6,7 +6,7 @@ import { pino } from 'pino';
 import { openDb, migrate, type Db } from '../../src/store/db.js';
 import { InstanceStore, type NewInstance } from '../../src/store/instances.js';
 import { OutboxStore } from '../../src/store/outbox.js';
-import { RetentionStore } from '../../src/store/retention.js';
+import { batch, RetentionStore } from '../../src/store/retention.js';
 import { RetentionStage } from '../../src/pipeline/retentionStage.js';
 
 // Retention with an injectable clock: a real SQLite file and real spool files.
@@ -77,6 +77,34 @@ describe('retention', () => {
     expect(db.prepare(`SELECT sop_instance_uid AS u FROM instances ORDER BY u`).all()).toEqual([{ u: 'b' }]);
     expect(db.prepare(`SELECT series_uid AS s FROM series ORDER BY s`).all()).toEqual([{ s: 'S2' }]);
     expect(db.prepare(`SELECT count(*) AS n FROM outbox`).get()).toEqual({ n: 0 });
+  });
+
+  it('deletes in batches until none is left, and a report payload once: then it is no longer listed', async () => {
+    const { dataDir, db, instances, outbox } = setup();
+    let now = t0;
+    const store = new RetentionStore(db);
+    const stage = new RetentionStage(store, () => ({ dataDir, retainHours: 24, retainDays: 30 }), pino({ level: 'silent' }), () => now);
+    const count = batch + 5;
+    db.transaction(() => {
+      for (let i = 0; i < count; i++) instances.record(instance(dataDir, `i${i}`, 'S1', t0), series('S1'));
+    })();
+    db.prepare(`UPDATE instances SET state = 'classified', processed_at = ?`).run(t0);
+    db.prepare(`UPDATE series SET state = 'decided', decided_at = ?`).run(t0);
+    mkdirSync(path.join(dataDir, 'reports'));
+    writeFileSync(path.join(dataDir, 'reports', 'sr.dcm'), 'x');
+    outbox.add({ key: 'sr:S1:pacs', seriesUid: 'S1', kind: 'sr', destination: 'pacs', payloadPath: 'reports/sr.dcm', payload: null }, t0);
+    outbox.markSent(outbox.due(t0, 1)[0]!.id, 0, t0);
+
+    now = t0 + 25 * hour;
+    const left = () => db.prepare('SELECT count(*) FROM instances WHERE spool_deleted_at IS NULL').pluck().get();
+    expect(await stage.runOnce()).toBe(true);
+    expect(left()).toBe(5);
+    expect(existsSync(path.join(dataDir, 'reports', 'sr.dcm'))).toBe(false);
+    expect(store.payloadsBefore(now)).toEqual([]);
+    expect(db.prepare('SELECT payload_deleted_at FROM outbox').pluck().get()).toBe(now);
+    expect(await stage.runOnce()).toBe(false);
+    expect(left()).toBe(0);
+    expect(existsSync(path.join(dataDir, 'spool/2026-11-01/i0.dcm'))).toBe(false);
   });
 
   it('removes temporary files of transfers that never completed', async () => {

@@ -1,6 +1,6 @@
 // The queries the pipeline runs at every turn of its loop must not grow with the backlog: with
 // 4,800 slices waiting over 4 associations, the decide stage's query walked every waiting row for
-// every open series and held the event loop for 3-9 s at a time.
+// every open series and held the event loop for 3-9 s at a time; retention scanned whole tables.
 import { afterAll, expect, test } from 'vitest';
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
@@ -9,6 +9,7 @@ import type { Statement } from 'better-sqlite3';
 import { migrate, openDb } from '../../src/store/db.js';
 import { SeriesStore } from '../../src/store/series.js';
 import { SliceStore } from '../../src/store/slices.js';
+import { RetentionStore } from '../../src/store/retention.js';
 
 const dir = mkdtempSync(path.join(os.tmpdir(), 'ich-plans-'));
 const db = openDb(path.join(dir, 'plans.db'));
@@ -34,4 +35,16 @@ test("the decide stage's due series: each series' own instances, not every waiti
 test("the classify stage's next slices: read in arrival order from the index, never sorted", () => {
   const steps = plan(new SliceStore(db), 'pending');
   expect(steps).toEqual(['SCAN instances USING INDEX instances_pending']);
+});
+
+test('retention reads only what it may delete: spool files still on disk, payloads not yet deleted', () => {
+  const store = new RetentionStore(db);
+  expect(plan(store, 'expiredSpool')).toEqual([
+    'SEARCH i USING INDEX instances_spooled (processed_at>? AND processed_at<?)',
+    'CORRELATED SCALAR SUBQUERY 1',
+    'SEARCH o USING COVERING INDEX outbox_pending_payloads (payload_path=?)',
+    'CORRELATED SCALAR SUBQUERY 2',
+    'SEARCH s USING INDEX sqlite_autoindex_series_1 (series_uid=?)',
+  ]);
+  expect(plan(store, 'expiredPayloads')[0]).toBe('SEARCH outbox USING INDEX outbox_payloads (created_at<?)');
 });
