@@ -13,7 +13,7 @@ import { SliceStore } from './store/slices.js';
 import { SeriesStore } from './store/series.js';
 import { OutboxStore } from './store/outbox.js';
 import { RetentionStore } from './store/retention.js';
-import { statusFromDb } from './store/status.js';
+import { queuesFromDb, statusFromDb } from './store/status.js';
 import { DicomServer, type ScpOptions } from './dicom/scp.js';
 import { SpoolReceiver } from './ingest/receiver.js';
 import { DiskWatermark } from './ingest/disk.js';
@@ -267,10 +267,10 @@ export class Daemon {
 
   /** Gauges whose truth is in the database, read when Prometheus scrapes. */
   refreshGauges(): void {
-    const s = statusFromDb(this.db, Date.now());
-    this.metrics.queue.set({ queue: 'classify' }, s.queues.slicesWaiting);
-    this.metrics.queue.set({ queue: 'series_open' }, s.queues.seriesOpen);
-    this.metrics.queue.set({ queue: 'outbox' }, s.queues.outboxPending);
+    const queues = queuesFromDb(this.db);
+    this.metrics.queue.set({ queue: 'classify' }, queues.slicesWaiting);
+    this.metrics.queue.set({ queue: 'series_open' }, queues.seriesOpen);
+    this.metrics.queue.set({ queue: 'outbox' }, queues.outboxPending);
     for (const [state, n] of Object.entries(new OutboxStore(this.db).counts())) this.metrics.outbox.set({ state }, n);
     this.metrics.diskFree.set(this.disk.freeMb * 1024 * 1024);
   }

@@ -1,16 +1,25 @@
 import type { Db } from './db.js';
 
+/**
+ * What waits in each queue: counts over indexes of the waiting rows only, cheap enough for every
+ * Prometheus scrape (the whole status read 1,000,000 instances in ~200 ms, on the event loop).
+ */
+export function queuesFromDb(db: Db) {
+  const count = (sql: string) => (db.prepare(sql).get() as { n: number }).n;
+  return {
+    slicesWaiting: count(`SELECT count(*) AS n FROM instances WHERE state = 'received'`),
+    seriesOpen: count(`SELECT count(*) AS n FROM series WHERE state = 'open'`),
+    outboxPending: count(`SELECT count(*) AS n FROM outbox WHERE state = 'pending'`),
+  };
+}
+
 /** Read-only queries behind `ich-triage status` and /status. */
 export function statusFromDb(db: Db, now: number) {
   const one = <T>(sql: string, ...params: unknown[]) => db.prepare(sql).get(...params) as T;
   const all = <T>(sql: string, ...params: unknown[]) => db.prepare(sql).all(...params) as T[];
   const dayAgo = now - 24 * 3600_000;
   return {
-    queues: {
-      slicesWaiting: one<{ n: number }>(`SELECT count(*) AS n FROM instances WHERE state = 'received'`).n,
-      seriesOpen: one<{ n: number }>(`SELECT count(*) AS n FROM series WHERE state = 'open'`).n,
-      outboxPending: one<{ n: number }>(`SELECT count(*) AS n FROM outbox WHERE state = 'pending'`).n,
-    },
+    queues: queuesFromDb(db),
     last24h: {
       instances: one<{ n: number }>(`SELECT count(*) AS n FROM instances WHERE received_at >= ?`, dayAgo).n,
       seriesDecided: one<{ n: number }>(`SELECT count(*) AS n FROM series WHERE state = 'decided' AND decided_at >= ?`, dayAgo).n,
