@@ -52,10 +52,9 @@ export class SeriesStore {
 
   constructor(readonly db: Db) {
     // Complete: idle long enough, or every expected slice is here; and nothing left to classify.
-    // The planner took the partial index of pending instances for the NOT EXISTS and walked every
-    // pending row for every open series: with a backlog (4,800 slices over 4 associations) one
-    // call took seconds of the event loop. A series' own instances are few.
-    // The idle test comes first: while slices stream in, most open series fail it cheaply.
+    // The idle test comes first: while slices stream in, most open series fail it cheaply. The
+    // NOT EXISTS reads the series' own instances: SQLite took the partial index of waiting slices
+    // and walked all of them for every open series (with 4,800 waiting, seconds of event loop).
     this.due = db.prepare(`SELECT ${seriesColumns} FROM series s WHERE state = 'open'
       AND (last_received_at <= @idleBefore
         OR (expected_slices IS NOT NULL AND expected_slices <= (SELECT count(*) FROM instances i WHERE i.series_uid = s.series_uid)))
