@@ -45,7 +45,7 @@ export class WalCheckpointer {
   }
 
   /** `db` is the node's connection to `file`; resolves once the worker's connection is open. */
-  static async start(db: Db, file: string, log: Logger, intervalMs = 1000, restartAboveBytes = 64 * 1024 * 1024): Promise<WalCheckpointer> {
+  static async start(db: Db, file: string, log: Logger, intervalMs = 1000, restartAboveBytes = 256 * 1024 * 1024): Promise<WalCheckpointer> {
     const workerData: CheckpointerSetup = { file, intervalMs, restartAboveBytes };
     const worker = new Worker(workerScript(import.meta.url, 'walCheckpointWorker'), { workerData });
     await new Promise<void>((resolve, reject) => {
