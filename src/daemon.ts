@@ -1,4 +1,4 @@
-import { mkdirSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { sliceThumbnail } from './reports/thumbnail.js';
 import path from 'node:path';
@@ -6,8 +6,8 @@ import type http from 'node:http';
 import type { Config } from './config/schema.js';
 import { exposedSecrets, loadConfig, type LoadedConfig } from './config/load.js';
 import { createLogger, type Logger } from './log.js';
-import { openDb, migrate, dbPath, type Db } from './store/db.js';
-import { WalCheckpointer } from './store/walCheckpointer.js';
+import type { Db } from './store/db.js';
+import { openNodeDb } from './store/nodeDb.js';
 import { InstanceStore } from './store/instances.js';
 import { SliceStore } from './store/slices.js';
 import { SeriesStore } from './store/series.js';
@@ -76,19 +76,7 @@ export class Daemon {
       log.warn({ file: e.file, mode: e.mode, holds: e.holds }, 'file holding secrets is readable by group or others: chmod 600 it');
     }
     const metrics = createMetrics();
-    mkdirSync(config.storage.dataDir, { recursive: true, mode: 0o700 });
-    const db = openDb(dbPath(config.storage.dataDir));
-    const { from, to } = migrate(db);
-    if (from !== to) log.info({ from, to }, 'database migrated');
-    const dbLog = log.child({ component: 'db' });
-    const checkpointer = await WalCheckpointer.start(db, dbPath(config.storage.dataDir), dbLog).catch((err: unknown) => {
-      dbLog.warn({ err }, 'WAL checkpoint worker did not start; the database connection checkpoints itself');
-      return undefined;
-    });
-    const closeDb = async () => {
-      await checkpointer?.stop();
-      db.close();
-    };
+    const { db, close: closeDb } = await openNodeDb(config.storage.dataDir, log);
 
     // Holders so that a reload swaps what the stages read.
     let daemon: Daemon | undefined;

@@ -1,13 +1,10 @@
-import { mkdirSync } from 'node:fs';
-import path from 'node:path';
 import { loadConfig } from '../config/load.js';
 import { scpOptions } from '../daemon.js';
 import { DicomServer } from '../dicom/scp.js';
 import { SpoolReceiver } from '../ingest/receiver.js';
 import { createLogger } from '../log.js';
 import { InstanceStore } from '../store/instances.js';
-import { dbFileName, migrate, openDb } from '../store/db.js';
-import { WalCheckpointer } from '../store/walCheckpointer.js';
+import { openNodeDb } from '../store/nodeDb.js';
 
 /**
  * The node's ingest path alone, as a process: the SCP, the spool and the instances table wired
@@ -17,11 +14,7 @@ import { WalCheckpointer } from '../store/walCheckpointer.js';
  */
 const { config } = loadConfig(process.argv[2]);
 const log = createLogger(config.logging);
-mkdirSync(config.storage.dataDir, { recursive: true, mode: 0o700 });
-const dbFile = path.join(config.storage.dataDir, dbFileName);
-const db = openDb(dbFile);
-migrate(db);
-const checkpointer = await WalCheckpointer.start(db, dbFile, log.child({ component: 'db' }));
+const { db, close: closeDb } = await openNodeDb(config.storage.dataDir, log);
 const receiver = new SpoolReceiver(
   { dataDir: config.storage.dataDir, durability: config.storage.durability, diskLow: () => false },
   new InstanceStore(db),
@@ -32,8 +25,7 @@ await dicom.listen();
 log.info({ port: dicom.address().port }, 'DICOM SCP listening');
 process.once('SIGTERM', () => {
   void dicom.close(0).then(async () => {
-    await checkpointer.stop();
-    db.close();
+    await closeDb();
     process.exit(0);
   });
 });
