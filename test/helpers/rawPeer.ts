@@ -354,6 +354,14 @@ export class RawPeer {
     return reply?.type === PduType.ReleaseRP;
   }
 
+  /** True once the node has closed the connection, false if it has not within `ms`. */
+  async closedWithin(ms: number): Promise<boolean> {
+    let timer: NodeJS.Timeout | undefined;
+    const closed = await Promise.race([this.closed.then(() => true), new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), ms)))]);
+    clearTimeout(timer);
+    return closed;
+  }
+
   destroy(): void {
     this.socket.destroy();
   }

@@ -41,6 +41,16 @@ function instanceRow(sopInstanceUid: string): { state: string; skip_reason: stri
 const ctContext = { id: 1, abstractSyntax: CtImageStorage, transferSyntaxes: [ExplicitVRLittleEndian] };
 const echoContext = { id: 3, abstractSyntax: VerificationSopClass, transferSyntaxes: [ExplicitVRLittleEndian] };
 
+/** An association with a C-STORE whose data set has begun: its command and first 1,000 bytes sent. */
+async function storeBegun(): Promise<{ peer: RawPeer; slice: ReturnType<typeof syntheticSlice> }> {
+  const peer = await RawPeer.connect(daemon.port);
+  expect((await peer.associate(daemon.aeTitle, 'RAW_PEER', [ctContext])).accepted).toBe(true);
+  const slice = syntheticSlice();
+  await peer.send(pDataTf([{ contextId: 1, control: 0x03, value: cStoreRq(1, CtImageStorage, slice.sopInstanceUid) }]));
+  await peer.send(pDataTf([{ contextId: 1, control: 0x00, value: slice.dataSet.subarray(0, 1000) }]));
+  return { peer, slice };
+}
+
 async function echoSucceeds(): Promise<void> {
   const r = await echoscu({ port: daemon.port, callingAe: 'ECHOSCU' });
   expect(r.code, r.output).toBe(0);
@@ -85,8 +95,7 @@ describe('association policy', () => {
     await peer.send(releaseRq());
     expect((await peer.readPdu())?.type).toBe(PduType.ReleaseRP);
     // The peer's socket answers the node's FIN with its own (allowHalfOpen off), never earlier.
-    const closed = await Promise.race([peer.closed.then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), 5000))]);
-    expect(closed).toBe(true);
+    expect(await peer.closedWithin(5000)).toBe(true);
     await daemon.waitForLog((l) => l.msg === 'association closed' && l.calling === 'RAW_PEER');
   });
 
@@ -178,11 +187,7 @@ describe('C-STORE refusals and special cases', () => {
   });
 
   test('a command before the data set is complete aborts the association and nothing is kept', async () => {
-    const peer = await RawPeer.connect(daemon.port);
-    expect((await peer.associate(daemon.aeTitle, 'RAW_PEER', [ctContext])).accepted).toBe(true);
-    const slice = syntheticSlice();
-    await peer.send(pDataTf([{ contextId: 1, control: 0x03, value: cStoreRq(1, CtImageStorage, slice.sopInstanceUid) }]));
-    await peer.send(pDataTf([{ contextId: 1, control: 0x00, value: slice.dataSet.subarray(0, 1000) }]));
+    const { peer, slice } = await storeBegun();
     await peer.send(pDataTf([{ contextId: 1, control: 0x03, value: cStoreRq(2, CtImageStorage, newUid()) }]));
     expect((await peer.readPdu())?.type).toBe(PduType.Abort);
     await peer.closed;
@@ -193,16 +198,11 @@ describe('C-STORE refusals and special cases', () => {
   });
 
   test('an A-ABORT from the peer mid-transfer: the node closes the connection at once and keeps nothing', async () => {
-    const peer = await RawPeer.connect(daemon.port);
-    expect((await peer.associate(daemon.aeTitle, 'RAW_PEER', [ctContext])).accepted).toBe(true);
-    const slice = syntheticSlice();
-    await peer.send(pDataTf([{ contextId: 1, control: 0x03, value: cStoreRq(1, CtImageStorage, slice.sopInstanceUid) }]));
-    await peer.send(pDataTf([{ contextId: 1, control: 0x00, value: slice.dataSet.subarray(0, 1000) }]));
+    const { peer, slice } = await storeBegun();
     const abortedAt = Date.now();
     await peer.send(abortPdu());
     // PS3.8 9.2.3 (AA-3): the acceptor closes; the peer must not wait for its own timeout.
-    const closed = await Promise.race([peer.closed.then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), 5000))]);
-    expect(closed).toBe(true);
+    expect(await peer.closedWithin(5000)).toBe(true);
     expect(Date.now() - abortedAt).toBeLessThan(2000);
     await daemon.waitForLog((l) => l.msg === 'association aborted by the peer');
     await daemon.waitForLog((l) => l.msg === 'incomplete instance discarded' && l.sop === slice.sopInstanceUid);

@@ -87,9 +87,7 @@ async function runPduInput(input: PduInput): Promise<PduOutcome> {
   await peer.send(input.bytes).catch(() => undefined);
   // Half-close: a node waiting for the rest of a PDU learns there is none.
   peer.socket.end();
-  let timer: NodeJS.Timeout | undefined;
-  const closedByNode = await Promise.race([peer.closed.then(() => true), new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), 15_000)))]);
-  clearTimeout(timer);
+  const closedByNode = await peer.closedWithin(15_000);
   if (!closedByNode) peer.destroy();
   const replies: number[] = [];
   for (let p = await peer.readPdu(100).catch(() => undefined); p; p = await peer.readPdu(100).catch(() => undefined)) replies.push(p.type);
