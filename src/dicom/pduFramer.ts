@@ -4,10 +4,11 @@ import { pDataPdu, PduType, pduHeaderLength, pdvHeaderLength } from './upperLaye
 /**
  * Splits the byte stream of an association into PDUs (PS3.8 9.3) and takes C-STORE out of
  * dcmjs-dimse's hands: the command is parsed here and its data set streams to its destination
- * as slices of the socket's own buffers, never reassembled in memory. dcmjs-dimse keeps the
- * rest of the protocol: association, release and abort PDUs, and every other command, reach it
+ * as slices of the socket's read buffer, never reassembled in memory. dcmjs-dimse keeps the rest
+ * of the protocol: association, release and abort PDUs, and every other command, reach it
  * unchanged (`forward`). Every length field is checked against a limit before anything is
- * buffered.
+ * buffered. The read buffer is reused for the next read: what outlives a push (a PDU or command
+ * set in parts) is copied.
  */
 
 export interface FramerLimits {
@@ -33,7 +34,7 @@ export interface FramerHandlers {
   forward(pdu: Buffer): void;
   /** A C-STORE-RQ arrived; when it has a data set, its bytes follow through storeData. */
   storeBegin(command: StoreCommand): void;
-  /** Bytes of the current C-STORE data set, in order. */
+  /** Bytes of the current C-STORE data set, in order; valid until the call returns. */
   storeData(bytes: Buffer): void;
   /** The last fragment of the current data set has passed. */
   storeEnd(): void;
@@ -93,7 +94,7 @@ export class PduFramer {
         }
         case State.ControlBody: {
           const take = Math.min(this.pduRemaining, chunk.length - offset);
-          this.body.push(chunk.subarray(offset, offset + take));
+          this.body.push(Buffer.from(chunk.subarray(offset, offset + take)));
           this.bodyLength += take;
           this.pduRemaining -= take;
           offset += take;
@@ -195,7 +196,7 @@ export class PduFramer {
 
   private pdvBytes(bytes: Buffer): void {
     if (this.pdvControl & 0x01) {
-      this.commandParts.push(bytes);
+      this.commandParts.push(Buffer.from(bytes));
       this.commandLength += bytes.length;
     } else if (bytes.length > 0) {
       this.handlers.storeData(bytes);

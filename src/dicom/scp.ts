@@ -11,6 +11,7 @@ import { PduFramer, type StoreCommand } from './pduFramer.js';
 import { pDataPdu } from './upperLayer.js';
 import { cStoreResponse } from './commandSet.js';
 import { SocketFacade } from './socketFacade.js';
+import { readConnection } from './connectionReads.js';
 import { checkCaller, normaliseAddress, parseCallerRule } from './allowList.js';
 
 const { Scp, Implementation, constants, responses } = dimse;
@@ -18,6 +19,9 @@ const { PresentationContextResult, RejectResult, RejectSource, RejectReason, Abo
 type Association = dimse.association.Association;
 type CEchoRequest = dimse.requests.CEchoRequest;
 type PresentationContext = dimse.association.PresentationContext;
+
+/** Each association's socket reads into one buffer this long (see readConnection). */
+const readBufferBytes = 1024 * 1024;
 
 // dcmjs-dimse logs through loglevel to the console; our own logger says what matters.
 dimse.log.setLevel('silent');
@@ -39,8 +43,8 @@ export interface StoreRequestInfo {
 /** One C-STORE data set on its way in. */
 export interface IncomingInstance {
   /**
-   * Takes the data set's next bytes, in the accepted transfer syntax, as slices of the socket's
-   * buffers (they are not reused). Errors are kept for complete() to answer.
+   * Takes the data set's next bytes, in the accepted transfer syntax: a slice of the socket's
+   * read buffer, reused once this returns. Errors are kept for complete() to answer.
    */
   write(bytes: Buffer): void;
   /** Data set bytes received so far. */
@@ -126,7 +130,7 @@ export class DicomServer extends EventEmitter<ScpEvents> {
     const t = this.options.tls;
     this.server = t
       ? tls.createServer({ cert: t.cert, key: t.key, ca: t.ca, requestCert: t.requireClientCert, rejectUnauthorized: t.requireClientCert }, onSocket)
-      : net.createServer(onSocket);
+      : net.createServer({ pauseOnConnect: true }, onSocket);
     // A peer that hangs up mid-handshake leaves no address on the TLS socket: the TCP socket
     // under it (Node's `_parent`) keeps the one read here, when the connection came in.
     this.server.on('connection', (raw: net.Socket) => void raw.remotePort);
@@ -156,7 +160,8 @@ export class DicomServer extends EventEmitter<ScpEvents> {
     await this.handler.close?.();
   }
 
-  private accept(socket: net.Socket): void {
+  private accept(accepted: net.Socket): void {
+    const socket = readConnection(accepted, Buffer.allocUnsafeSlow(readBufferBytes), (bytes) => framer.push(bytes));
     socket.setNoDelay(true);
     const peerAddress = socket.remoteAddress ?? '?';
     const peerPort = socket.remotePort;
@@ -190,7 +195,6 @@ export class DicomServer extends EventEmitter<ScpEvents> {
         },
       },
     );
-    socket.on('data', (chunk: Buffer) => framer.push(chunk));
     this.live.add(scp);
     scp.on('networkError', (err: Error) => {
       this.emit('protocolError', peerAddress, err.message, peerPort);

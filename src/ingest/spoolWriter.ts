@@ -1,4 +1,4 @@
-import { closeSync, existsSync, fdatasync, fsync, linkSync, openSync, renameSync, mkdirSync, rmSync, unlinkSync, writeSync, writevSync } from 'node:fs';
+import { closeSync, existsSync, fdatasync, fsync, linkSync, openSync, renameSync, mkdirSync, rmSync, unlinkSync, writeSync } from 'node:fs';
 import path from 'node:path';
 import type { TempFile } from './tempFiles.js';
 
@@ -9,56 +9,48 @@ import type { TempFile } from './tempFiles.js';
  * Writes, the link and the close are synchronous, page-cache operations of well under a
  * millisecond each: a trip through libuv's thread pool costs two thread wake-ups per call, and on
  * a busy machine each wake-up waits for a core, which made an asynchronous spool several times
- * slower than the disk. Bytes are written once `flushBytes` have gathered (a socket read is
- * 64 KiB), so the copy into the page cache happens while the sender is still sending rather
- * than after its last byte; only fsync, which waits for the disk, goes through the thread pool.
+ * slower than the disk. Appended bytes are copied into a staging buffer, written each time it
+ * fills, so the copy into the page cache happens while the sender is still sending rather than
+ * after its last byte. Copying lets the caller reuse its buffers (the SCP reads every socket read
+ * into the same one), and bounds the writes per instance whatever the sender's PDU size. Only
+ * fsync, which waits for the disk, goes through the thread pool.
  */
 export class SpoolWriter {
   private fd: number | undefined;
   readonly tempPath: string;
-  private pending: Buffer[] = [];
-  private pendingBytes = 0;
-  private readonly prefixParts: Buffer[] = [];
+  /** Until the file is closed; then back to the spares. */
+  private stage: Buffer | undefined;
+  private staged = 0;
+  private readonly prefixBuffer: Buffer;
   private prefixLength = 0;
   /** Data bytes appended (after the head). */
   bytes = 0;
   /** The first failure; later appends are dropped. */
   error: NodeJS.ErrnoException | undefined;
 
-  constructor(
-    file: TempFile,
-    head: Buffer,
-    private readonly prefixBytes: number,
-    private readonly flushBytes = 64 * 1024,
-  ) {
+  constructor(file: TempFile, head: Buffer, prefixBytes: number) {
     this.tempPath = file.path;
     this.fd = file.fd;
-    this.pending.push(head);
-    this.pendingBytes = head.length;
+    this.stage = spareStages.pop() ?? Buffer.allocUnsafeSlow(stageBytes);
+    this.prefixBuffer = Buffer.allocUnsafeSlow(prefixBytes);
+    this.stageBytes(head);
   }
 
   /** True once the first `prefixBytes` data bytes are in. */
   get prefixComplete(): boolean {
-    return this.prefixLength >= this.prefixBytes;
+    return this.prefixLength === this.prefixBuffer.length;
   }
 
   /** The first `prefixBytes` data bytes (fewer when the data set is shorter). */
   prefix(): Buffer {
-    const first = this.prefixParts[0];
-    if (this.prefixParts.length === 1 && first) return first.subarray(0, this.prefixBytes);
-    return Buffer.concat(this.prefixParts, Math.min(this.prefixLength, this.prefixBytes));
+    return this.prefixBuffer.subarray(0, this.prefixLength);
   }
 
+  /** Takes a copy of `bytes`: the caller may reuse them once this returns. */
   append(bytes: Buffer): void {
     this.bytes += bytes.length;
-    if (this.prefixLength < this.prefixBytes) {
-      this.prefixParts.push(bytes);
-      this.prefixLength += bytes.length;
-    }
-    if (this.error) return;
-    this.pending.push(bytes);
-    this.pendingBytes += bytes.length;
-    if (this.pendingBytes >= this.flushBytes) this.flush();
+    if (this.prefixLength < this.prefixBuffer.length) this.prefixLength += bytes.copy(this.prefixBuffer, this.prefixLength);
+    if (!this.error) this.stageBytes(bytes);
   }
 
   /** Writes what is pending; in fsync mode also waits until the disk has it. */
@@ -87,23 +79,44 @@ export class SpoolWriter {
     rmSync(this.tempPath, { force: true });
   }
 
+  private stageBytes(bytes: Buffer): void {
+    const stage = this.stage;
+    if (!stage) return;
+    for (let done = 0; done < bytes.length && !this.error; ) {
+      const copied = bytes.copy(stage, this.staged, done);
+      this.staged += copied;
+      done += copied;
+      if (this.staged === stage.length) this.flush();
+    }
+  }
+
   private flush(): void {
-    if (this.error || this.pendingBytes === 0) return;
+    const stage = this.stage;
+    if (this.error || !stage || this.staged === 0) return;
     try {
-      writeFully(this.fd!, this.pending, this.pendingBytes);
+      for (let done = 0; done < this.staged; ) done += writeSync(this.fd!, stage, done, this.staged - done);
     } catch (err) {
       this.error = err as NodeJS.ErrnoException;
     }
-    this.pending = [];
-    this.pendingBytes = 0;
+    this.staged = 0;
   }
 
   private close(): void {
     const fd = this.fd;
     this.fd = undefined;
+    if (this.stage && spareStages.length < maxSpareStages) spareStages.push(this.stage);
+    this.stage = undefined;
     if (fd !== undefined) closeSync(fd);
   }
 }
+
+const stageBytes = 256 * 1024;
+/**
+ * Staging buffers of closed writers, taken by the next ones: a fresh buffer of this size comes
+ * from mmap, and its first use page-faults once a page, for every instance.
+ */
+const spareStages: Buffer[] = [];
+const maxSpareStages = 16;
 
 /** Errors of link(2) on file systems without hard links. */
 const noHardLinks = new Set(['EPERM', 'ENOTSUP', 'EOPNOTSUPP', 'ENOSYS']);
@@ -127,15 +140,6 @@ function claimName(from: string, to: string, retry = true): boolean {
   }
   unlinkSync(from);
   return true;
-}
-
-/** A regular file may take fewer bytes than offered: write the rest until done. */
-function writeFully(fd: number, buffers: Buffer[], total: number): void {
-  const written = writevSync(fd, buffers);
-  if (written < total) {
-    const rest = Buffer.concat(buffers, total).subarray(written);
-    for (let done = 0; done < rest.length; ) done += writeSync(fd, rest, done);
-  }
 }
 
 /** fdatasync where only the contents (and size) matter, fsync for folders; off the event loop. */

@@ -4,7 +4,7 @@ import { mkdirSync, readFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { partialSpoolFiles, startDaemon, type TestDaemon } from '../helpers/daemon.js';
 import { echoscu, storescu, storeResponses } from '../helpers/dcmtk.js';
-import { abortPdu, commandSet, cStoreRq, releaseRq, pDataTf, PduType, RawPeer, VerificationSopClass } from '../helpers/rawPeer.js';
+import { abortPdu, associateRq, commandSet, cStoreRq, releaseRq, pDataTf, PduType, RawPeer, VerificationSopClass } from '../helpers/rawPeer.js';
 import { CtImageStorage, dataSetOf, ExplicitVRLittleEndian, newUid, SecondaryCaptureStorage, syntheticSeries, syntheticSlice, writeSlices } from '../helpers/synthetic.js';
 
 // Association policy, refusals and odd peers against one node with a calling-AE allow-list.
@@ -49,6 +49,17 @@ async function storeBegun(): Promise<{ peer: RawPeer; slice: ReturnType<typeof s
   await peer.send(pDataTf([{ contextId: 1, control: 0x03, value: cStoreRq(1, CtImageStorage, slice.sopInstanceUid) }]));
   await peer.send(pDataTf([{ contextId: 1, control: 0x00, value: slice.dataSet.subarray(0, 1000) }]));
   return { peer, slice };
+}
+
+/** Sends `bytes` in pieces of 1 to 333 bytes, pausing between them so that each is read alone. */
+async function sendInPieces(peer: RawPeer, bytes: Buffer): Promise<void> {
+  const sizes = [1, 5, 7, 13, 64, 333];
+  for (let offset = 0, i = 0; offset < bytes.length; i++) {
+    const size = sizes[i % sizes.length]!;
+    await peer.send(bytes.subarray(offset, offset + size));
+    offset += size;
+    await new Promise((resolve) => setTimeout(resolve, 2));
+  }
 }
 
 async function echoSucceeds(): Promise<void> {
@@ -246,6 +257,36 @@ describe('C-STORE refusals and special cases', () => {
     const stored = readFileSync(path.join(daemon.dataDir, instanceRow(first!.sopInstanceUid).path));
     expect(dataSetOf(stored).equals(first!.dataSet)).toBe(true);
     await daemon.waitForLog((l) => l.msg === 'duplicate instance acknowledged, first copy kept' && l.sop === first!.sopInstanceUid);
+  });
+
+  test('PDUs cut everywhere, each piece its own socket read: association, command and data set arrive whole', async () => {
+    // The node reads every socket read into the same buffer: whatever spans two reads (an
+    // A-ASSOCIATE-RQ, a PDU or PDV header, a command set) must have been copied out of it.
+    const peer = await RawPeer.connect(daemon.port);
+    await sendInPieces(peer, associateRq(daemon.aeTitle, 'RAW_PEER', [ctContext]));
+    expect((await peer.readPdu())?.type).toBe(PduType.AssociateAC);
+    const slice = syntheticSlice();
+    const command = cStoreRq(1, CtImageStorage, slice.sopInstanceUid);
+    const dataPdus = [];
+    for (let offset = 0; offset < slice.dataSet.length; offset += 2000) {
+      const value = slice.dataSet.subarray(offset, offset + 2000);
+      const last = offset + 2000 >= slice.dataSet.length;
+      dataPdus.push(pDataTf([
+        { contextId: 1, control: 0x00, value: value.subarray(0, 700) },
+        { contextId: 1, control: last ? 0x02 : 0x00, value: value.subarray(700) },
+      ]));
+    }
+    await sendInPieces(peer, Buffer.concat([
+      pDataTf([{ contextId: 1, control: 0x01, value: command.subarray(0, 30) }, { contextId: 1, control: 0x03, value: command.subarray(30) }]),
+      ...dataPdus,
+    ]));
+    expect((await peer.readResponse()).status).toBe(0);
+    const next = syntheticSlice();
+    expect((await peer.cStore(1, CtImageStorage, next.sopInstanceUid, next.dataSet)).status).toBe(0);
+    expect(await peer.release()).toBe(true);
+    for (const s of [slice, next]) {
+      expect(dataSetOf(readFileSync(path.join(daemon.dataDir, instanceRow(s.sopInstanceUid).path))).equals(s.dataSet)).toBe(true);
+    }
   });
 
   test('a header longer than the bytes kept in memory is read back from the spool file', async () => {
