@@ -97,8 +97,7 @@ const model = z
     workerPriority: z.enum(threadPriorities).default('idle'),
     /**
      * How long a transfer may hold classification back (ms); absent: 2000 where inference can
-     * keep every core busy at low or normal priority, else 0 (see holdWhileReceiving in
-     * src/pipeline/classifyStage.ts).
+     * keep every core busy, else 0 (see holdWhileReceiving in src/pipeline/classifyStage.ts).
      */
     holdWhileReceivingMs: z.number().int().min(0).max(60_000).optional(),
     /** Per-class operating points overriding the model's own, e.g. {any: 0.3}. */

@@ -20,17 +20,14 @@ export const coalesceMs = 50;
 /**
  * How long a transfer may hold back classification (model.holdWhileReceivingMs): while slices
  * stream in (none more than `coalesceMs` apart) for less than this, no batch starts. The sender
- * waits for each acknowledgement; where inference can keep every core busy at the main thread's
- * priority, it takes the time from acknowledging (2 cores, 234 RSNA slices, shipped model, 6
- * rounds each: 658 instances/s without the hold, 760 with it). The results come no later, as
- * the cores then classify the whole transfer at once. Idle-priority inference (the default)
- * gives a core up as soon as the main thread or a local sender wakes and needs no hold: it only
- * delays results (8 rounds each: ingest 549 vs 553/s, last result 2.64 vs 2.85 s after
- * storescu started). A transfer longer than this (a busy PACS, a scanner sending as it
- * reconstructs) gets batches beside it. With cores to spare: no hold.
+ * waits for each acknowledgement; where inference can keep every core busy (2 cores: ingest
+ * 0.55x of its rate alone, even at idle priority: dispatches and commits on the main thread,
+ * caches) it takes the time from acknowledging. The results come no later, as the cores then
+ * classify the whole transfer at once. A transfer longer than this (a busy PACS, a scanner
+ * sending as it reconstructs) gets batches beside it. With cores to spare: no hold.
  */
 export function holdWhileReceiving(configured: number | undefined, engine: EngineStatus, cores = os.availableParallelism()): number {
-  return configured ?? (engine.priority !== 'idle' && engine.busyThreads >= cores ? 2000 : 0);
+  return configured ?? (engine.busyThreads >= cores ? 2000 : 0);
 }
 
 /**

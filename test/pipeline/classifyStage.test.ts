@@ -106,17 +106,15 @@ test('when the last association closes, what it sent goes at once', async () => 
   expect(t.classified()).toBe(6);
 });
 
-test('the hold defaults to 2 s where inference can keep every core busy at normal or low priority, else none; a configured value wins', () => {
-  const status = { ...engine.status, priority: 'low' as const };
+test('the hold defaults to 2 s where inference can keep every core busy, else none; a configured value wins', () => {
+  const status = { ...engine.status };
   expect(holdWhileReceiving(undefined, { ...status, busyThreads: 2 }, 2)).toBe(2000);
-  expect(holdWhileReceiving(undefined, { ...status, busyThreads: 8, priority: 'normal' }, 8)).toBe(2000);
-  // Idle-priority threads give the cores up to ingest by themselves.
-  expect(holdWhileReceiving(undefined, { ...status, busyThreads: 2, priority: 'idle' }, 2)).toBe(0);
+  expect(holdWhileReceiving(undefined, { ...status, busyThreads: 8 }, 8)).toBe(2000);
   // threads: 4 on an 8-core host, or a GPU with its preprocess workers on 16 cores: cores to spare.
   expect(holdWhileReceiving(undefined, { ...status, busyThreads: 4 }, 8)).toBe(0);
   expect(holdWhileReceiving(undefined, { ...status, busyThreads: 9 }, 16)).toBe(0);
   expect(holdWhileReceiving(0, { ...status, busyThreads: 2 }, 2)).toBe(0);
-  expect(holdWhileReceiving(500, { ...status, busyThreads: 1, priority: 'idle' }, 16)).toBe(500);
+  expect(holdWhileReceiving(500, { ...status, busyThreads: 1 }, 16)).toBe(500);
   // This engine: two single-threaded CPU sessions.
   expect(engine.status.busyThreads).toBe(2);
 });
