@@ -43,7 +43,7 @@ interface BenchArgs {
 const args: BenchArgs = await yargs(hideBin(process.argv))
   .scriptName('bench')
   .option('only', { type: 'string', describe: `comma-separated parts to run: ${Object.keys(parts).join(', ')}` })
-  .option('rounds', { type: 'number', default: 3, describe: 'measurements per target; the median is reported' })
+  .option('rounds', { type: 'number', default: 5, describe: 'measurements per target; the median is reported' })
   .option('model', { type: 'string', describe: 'ONNX model for the classify and report parts (default: the shipped model)' })
   .option('threads', { type: 'number', default: 0, describe: 'inference threads for the classify part; 0: all cores' })
   .option('ingest-data', { type: 'string', default: defaultIngestDataDir, describe: 'folder of real series for the ingest, classify and report parts' })
