@@ -6,12 +6,12 @@ import net from 'node:net';
  *
  * A socket's 'data' events cost a fresh 64 KiB buffer and a pass through the stream machinery
  * per read: receiving 300 slices of 512x512 took 160 ms of CPU that way, 35 ms through Node's
- * `onread` (fewer, larger reads into the same memory), the difference between keeping up with a
- * scanner's sender and not on two cores. Node gives `onread` only to sockets made with it, not
- * to those a server accepts, so the accepted socket, paused on connect (nothing read yet),
- * gives its handle to a socket made with `onread`. The accepted one keeps only the server's
- * count of connections, released when the new one closes. TLS decrypts through its own stream
- * and keeps 'data'.
+ * `onread` (fewer, larger reads into the same memory), 0.4 ms of the ~1.9 ms the main thread
+ * spends on a slice (ingest A/B: 473 -> 565 instances/s). Node gives `onread` only to sockets
+ * made with it, not to those a server accepts, so the accepted socket, paused on connect
+ * (nothing read yet), gives its handle (`_handle`, private) to a socket made with `onread`. The
+ * accepted one keeps only the server's count of connections, released when the new one closes.
+ * TLS decrypts through its own stream and keeps 'data'.
  */
 export function readConnection(accepted: net.Socket, buffer: Buffer, onBytes: (bytes: Buffer) => void): net.Socket {
   const raw = accepted as unknown as { _handle: unknown };

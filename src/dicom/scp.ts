@@ -161,6 +161,7 @@ export class DicomServer extends EventEmitter<ScpEvents> {
   }
 
   private accept(accepted: net.Socket): void {
+    // Reads go to the framer made below, once the association's objects exist.
     const socket = readConnection(accepted, Buffer.allocUnsafeSlow(readBufferBytes), (bytes) => framer.push(bytes));
     socket.setNoDelay(true);
     const peerAddress = socket.remoteAddress ?? '?';
