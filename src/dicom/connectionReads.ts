@@ -5,7 +5,7 @@ import net from 'node:net';
  * a plain TCP connection reads into `buffer` every time.
  *
  * A socket's 'data' events cost a fresh 64 KiB buffer and a pass through the stream machinery
- * per read: receiving 300 slices of 512x512 took 160 ms of CPU that way, 35 ms through Node's
+ * per read: receiving 300 slices of 512x512 took 160 ms of CPU that way, 35-41 ms through Node's
  * `onread` (fewer, larger reads into the same memory), 0.4 ms of the ~1.9 ms the main thread
  * spends on a slice (ingest A/B: 473 -> 565 instances/s). Node gives `onread` only to sockets
  * made with it, not to those a server accepts, so the accepted socket, paused on connect

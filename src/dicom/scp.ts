@@ -21,7 +21,7 @@ type CEchoRequest = dimse.requests.CEchoRequest;
 type PresentationContext = dimse.association.PresentationContext;
 
 /** Each association's socket reads into one buffer this long (see readConnection). */
-const readBufferBytes = 1024 * 1024;
+const readBufferBytes = 256 * 1024;
 
 // dcmjs-dimse logs through loglevel to the console; our own logger says what matters.
 dimse.log.setLevel('silent');

@@ -9,11 +9,12 @@ import type { TempFile } from './tempFiles.js';
  * Writes, the link and the close are synchronous, page-cache operations of well under a
  * millisecond each: a trip through libuv's thread pool costs two thread wake-ups per call, and on
  * a busy machine each wake-up waits for a core, which made an asynchronous spool several times
- * slower than the disk. Appended bytes are copied into a staging buffer, written each time it
- * fills, so the copy into the page cache happens while the sender is still sending rather than
- * after its last byte. Copying lets the caller reuse its buffers (the SCP reads every socket read
- * into the same one), and bounds the writes per instance whatever the sender's PDU size. Only
- * fsync, which waits for the disk, goes through the thread pool.
+ * slower than the disk. Bytes are written as they arrive, so the copy into the page cache
+ * happens while the sender is still sending rather than after its last byte: large pieces as
+ * they are, small ones gathered in a staging buffer first, which bounds the writes per instance
+ * whatever the sender's PDU size. What is kept is copied: the caller reuses its buffers (the SCP
+ * reads every socket read into the same one). Only fsync, which waits for the disk, goes through
+ * the thread pool.
  */
 export class SpoolWriter {
   private fd: number | undefined;
@@ -50,7 +51,12 @@ export class SpoolWriter {
   append(bytes: Buffer): void {
     this.bytes += bytes.length;
     if (this.prefixLength < this.prefixBuffer.length) this.prefixLength += bytes.copy(this.prefixBuffer, this.prefixLength);
-    if (!this.error) this.stageBytes(bytes);
+    if (this.error || !this.stage) return;
+    if (bytes.length < directBytes) return this.stageBytes(bytes);
+    // Large pieces go from the socket's buffer to the file: a copy would cost memory bandwidth
+    // that concurrent senders share.
+    this.flush();
+    this.writeOut(bytes, bytes.length);
   }
 
   /** Writes what is pending; in fsync mode also waits until the disk has it. */
@@ -91,14 +97,17 @@ export class SpoolWriter {
   }
 
   private flush(): void {
-    const stage = this.stage;
-    if (this.error || !stage || this.staged === 0) return;
+    if (this.stage && this.staged > 0) this.writeOut(this.stage, this.staged);
+    this.staged = 0;
+  }
+
+  private writeOut(bytes: Buffer, length: number): void {
+    if (this.error) return;
     try {
-      for (let done = 0; done < this.staged; ) done += writeSync(this.fd!, stage, done, this.staged - done);
+      for (let done = 0; done < length; ) done += writeSync(this.fd!, bytes, done, length - done);
     } catch (err) {
       this.error = err as NodeJS.ErrnoException;
     }
-    this.staged = 0;
   }
 
   private close(): void {
@@ -111,6 +120,8 @@ export class SpoolWriter {
 }
 
 const stageBytes = 256 * 1024;
+/** Appended pieces this long are written as they are, not staged. */
+const directBytes = 64 * 1024;
 /**
  * Staging buffers of closed writers, taken by the next ones: a fresh buffer of this size comes
  * from mmap, and its first use page-faults once a page, for every instance.

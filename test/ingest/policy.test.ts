@@ -259,7 +259,7 @@ describe('C-STORE refusals and special cases', () => {
     await daemon.waitForLog((l) => l.msg === 'duplicate instance acknowledged, first copy kept' && l.sop === first!.sopInstanceUid);
   });
 
-  test('PDUs cut everywhere, each piece its own socket read: association, command and data set arrive whole', async () => {
+  test('PDUs cut everywhere, each piece its own socket read, then large PDVs: association, command and data sets arrive whole', async () => {
     // The node reads every socket read into the same buffer: whatever spans two reads (an
     // A-ASSOCIATE-RQ, a PDU or PDV header, a command set) must have been copied out of it.
     const peer = await RawPeer.connect(daemon.port);
@@ -281,8 +281,9 @@ describe('C-STORE refusals and special cases', () => {
       ...dataPdus,
     ]));
     expect((await peer.readResponse()).status).toBe(0);
-    const next = syntheticSlice();
-    expect((await peer.cStore(1, CtImageStorage, next.sopInstanceUid, next.dataSet)).status).toBe(0);
+    // Then PDVs of 100,000 bytes, which reach the file straight from the read buffer.
+    const next = syntheticSlice({ rows: 256, columns: 256 });
+    expect((await peer.cStore(1, CtImageStorage, next.sopInstanceUid, next.dataSet, 100_000)).status).toBe(0);
     expect(await peer.release()).toBe(true);
     for (const s of [slice, next]) {
       expect(dataSetOf(readFileSync(path.join(daemon.dataDir, instanceRow(s.sopInstanceUid).path))).equals(s.dataSet)).toBe(true);
