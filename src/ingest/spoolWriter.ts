@@ -32,7 +32,7 @@ export class SpoolWriter {
   constructor(file: TempFile, head: Buffer, prefixBytes: number) {
     this.tempPath = file.path;
     this.fd = file.fd;
-    this.stage = spareStages.pop() ?? Buffer.allocUnsafeSlow(stageBytes);
+    this.stage = spareStages.pop() ?? Buffer.allocUnsafeSlow(stageLength);
     this.prefixBuffer = Buffer.allocUnsafeSlow(prefixBytes);
     this.stageBytes(head);
   }
@@ -47,12 +47,12 @@ export class SpoolWriter {
     return this.prefixBuffer.subarray(0, this.prefixLength);
   }
 
-  /** Takes a copy of `bytes`: the caller may reuse them once this returns. */
+  /** Writes or copies `bytes` before it returns: the caller may reuse them then. */
   append(bytes: Buffer): void {
     this.bytes += bytes.length;
     if (this.prefixLength < this.prefixBuffer.length) this.prefixLength += bytes.copy(this.prefixBuffer, this.prefixLength);
     if (this.error || !this.stage) return;
-    if (bytes.length < directBytes) return this.stageBytes(bytes);
+    if (bytes.length < directLength) return this.stageBytes(bytes);
     // Large pieces go from the socket's buffer to the file: a copy would cost memory bandwidth
     // that concurrent senders share.
     this.flush();
@@ -119,9 +119,9 @@ export class SpoolWriter {
   }
 }
 
-const stageBytes = 256 * 1024;
+const stageLength = 256 * 1024;
 /** Appended pieces this long are written as they are, not staged. */
-const directBytes = 64 * 1024;
+const directLength = 64 * 1024;
 /**
  * Staging buffers of closed writers, taken by the next ones: a fresh buffer of this size comes
  * from mmap, and its first use page-faults once a page, for every instance.
