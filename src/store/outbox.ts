@@ -31,7 +31,8 @@ const columns = `id, key, series_uid AS seriesUid, kind, destination, payload_pa
 
 export class OutboxStore {
   private readonly insertStmt;
-  private readonly dueStmt;
+  private readonly dueResultsStmt;
+  private readonly dueForwardsStmt;
   private readonly sentStmt;
   private readonly attemptStmt;
   private readonly byId;
@@ -42,9 +43,13 @@ export class OutboxStore {
   constructor(readonly db: Db) {
     this.insertStmt = db.prepare(`INSERT OR IGNORE INTO outbox (key, series_uid, kind, destination, payload_path, payload,
       next_attempt_at, created_at) VALUES (@key, @seriesUid, @kind, @destination, @payloadPath, @payload, @now, @now)`);
-    // Results (SR, KOS, email) before forwards: a routing backlog must not delay an alert.
-    this.dueStmt = db.prepare(`SELECT ${columns} FROM outbox WHERE state = 'pending' AND next_attempt_at <= ?
-      ORDER BY kind = 'forward', id LIMIT ?`);
+    // Results (SR, KOS, email) before forwards: a routing backlog must not delay an alert. Each
+    // reads its own index in due order (migration 004), named because SQLite without statistics
+    // took (state, next_attempt_at) and sorted every due row.
+    this.dueResultsStmt = db.prepare(`SELECT ${columns} FROM outbox INDEXED BY outbox_due_results
+      WHERE state = 'pending' AND kind != 'forward' AND next_attempt_at <= ? ORDER BY next_attempt_at, id LIMIT ?`);
+    this.dueForwardsStmt = db.prepare(`SELECT ${columns} FROM outbox INDEXED BY outbox_due_forwards
+      WHERE state = 'pending' AND kind = 'forward' AND next_attempt_at <= ? ORDER BY next_attempt_at, id LIMIT ?`);
     this.sentStmt = db.prepare(`UPDATE outbox SET state = 'sent', attempts = attempts + 1, sent_at = ?, last_status = ?, last_error = NULL WHERE id = ?`);
     this.attemptStmt = db.prepare(`UPDATE outbox SET state = @state, attempts = attempts + 1, next_attempt_at = @nextAttemptAt,
       last_error = @error, last_status = @status WHERE id = @id`);
@@ -59,8 +64,11 @@ export class OutboxStore {
     return this.insertStmt.run({ ...output, now }).changes === 1;
   }
 
+  /** Up to `limit` outputs due at `now`: results first, then forwards, each in due order. */
   due(now: number, limit: number): OutboxRow[] {
-    return this.dueStmt.all(now, limit) as OutboxRow[];
+    const results = this.dueResultsStmt.all(now, limit) as OutboxRow[];
+    if (results.length === limit) return results;
+    return [...results, ...(this.dueForwardsStmt.all(now, limit - results.length) as OutboxRow[])];
   }
 
   markSent(id: number, status: number | null, now: number): void {

@@ -72,7 +72,9 @@ test('the database locked by another process past busy_timeout: C-STOREs wait, t
   const dir = tempDir();
   // No hold: slices are classified while the transfer runs, so result commits meet the lock.
   const d = await node({ series: { idleSeconds: 2 }, model: { holdWhileReceivingMs: 0 } });
-  const series = syntheticSeries({ slices: 150, rows: 512, columns: 512 });
+  // Long enough that the transfer is still running once the lock is taken (150 slices could
+  // all be acknowledged by then on a busy 2-core host).
+  const series = syntheticSeries({ slices: 400, rows: 512, columns: 512 });
   const stats = newSenderStats();
   let sent = false;
   const sending = sendUntilAcknowledged(d.port, writeSlices(path.join(dir, 'in'), series), 'SCANNER', stats).then(() => void (sent = true));

@@ -10,6 +10,7 @@ import { migrate, openDb } from '../../src/store/db.js';
 import { SeriesStore } from '../../src/store/series.js';
 import { SliceStore } from '../../src/store/slices.js';
 import { RetentionStore } from '../../src/store/retention.js';
+import { OutboxStore } from '../../src/store/outbox.js';
 
 const dir = mkdtempSync(path.join(os.tmpdir(), 'ich-plans-'));
 const db = openDb(path.join(dir, 'plans.db'));
@@ -23,7 +24,8 @@ afterAll(() => {
 function plan(store: object, statement: string): string[] {
   const sql = (store as Record<string, Statement>)[statement]!.source;
   const params = { idleBefore: 0 };
-  return (db.prepare(`EXPLAIN QUERY PLAN ${sql}`).all(...(sql.includes('@idleBefore') ? [params] : [10])) as { detail: string }[]).map((r) => r.detail);
+  const positional = Array.from({ length: sql.split('?').length - 1 }, () => 10);
+  return (db.prepare(`EXPLAIN QUERY PLAN ${sql}`).all(...(sql.includes('@idleBefore') ? [params] : positional)) as { detail: string }[]).map((r) => r.detail);
 }
 
 test("the decide stage's due series: each series' own instances, not every waiting slice", () => {
@@ -47,4 +49,10 @@ test('retention reads only what it may delete: spool files still on disk, payloa
     'SEARCH s USING INDEX sqlite_autoindex_series_1 (series_uid=?)',
   ]);
   expect(plan(store, 'expiredPayloads')[0]).toBe('SEARCH outbox USING INDEX outbox_payloads (created_at<?)');
+});
+
+test("the dispatcher's due outputs: results, then forwards, each read in due order from its own index, never sorted", () => {
+  const store = new OutboxStore(db);
+  expect(plan(store, 'dueResultsStmt')).toEqual(['SEARCH outbox USING INDEX outbox_due_results (next_attempt_at<?)']);
+  expect(plan(store, 'dueForwardsStmt')).toEqual(['SEARCH outbox USING INDEX outbox_due_forwards (next_attempt_at<?)']);
 });
