@@ -46,10 +46,11 @@ export class OutboxStore {
     // Results (SR, KOS, email) before forwards: a routing backlog must not delay an alert. Each
     // reads its own index in due order (migration 004), named because SQLite without statistics
     // took (state, next_attempt_at) and sorted every due row.
-    this.dueResultsStmt = db.prepare(`SELECT ${columns} FROM outbox INDEXED BY outbox_due_results
-      WHERE state = 'pending' AND kind != 'forward' AND next_attempt_at <= ? ORDER BY next_attempt_at, id LIMIT ?`);
-    this.dueForwardsStmt = db.prepare(`SELECT ${columns} FROM outbox INDEXED BY outbox_due_forwards
-      WHERE state = 'pending' AND kind = 'forward' AND next_attempt_at <= ? ORDER BY next_attempt_at, id LIMIT ?`);
+    const dueFrom = (index: string, kind: string) =>
+      db.prepare(`SELECT ${columns} FROM outbox INDEXED BY ${index}
+        WHERE state = 'pending' AND ${kind} AND next_attempt_at <= ? ORDER BY next_attempt_at, id LIMIT ?`);
+    this.dueResultsStmt = dueFrom('outbox_due_results', "kind != 'forward'");
+    this.dueForwardsStmt = dueFrom('outbox_due_forwards', "kind = 'forward'");
     this.sentStmt = db.prepare(`UPDATE outbox SET state = 'sent', attempts = attempts + 1, sent_at = ?, last_status = ?, last_error = NULL WHERE id = ?`);
     this.attemptStmt = db.prepare(`UPDATE outbox SET state = @state, attempts = attempts + 1, next_attempt_at = @nextAttemptAt,
       last_error = @error, last_status = @status WHERE id = @id`);
