@@ -66,14 +66,27 @@ describe('inference engine (worker threads)', () => {
     }
   });
 
-  it('reports a file that cannot be decoded and classifies the rest', async () => {
+  it('reports a file that cannot be decoded and classifies the rest, each with its own input and probabilities', async () => {
     const junk = path.join(dir, 'junk.dcm');
     const { writeFileSync } = await import('node:fs');
     writeFileSync(junk, Buffer.from('not dicom at all'));
-    const result = await engine.classify([{ key: 'junk', path: junk }, { key: 'good', path: files[0]! }]);
-    expect(result.items[0]!.error).toMatch(/DICM|Part 10|not a DICOM/i);
-    expect(result.items[0]!.probs).toBeUndefined();
-    expect(result.items[1]!.probs).toHaveLength(6);
+    const good = [files[0]!, files[3]!, files[5]!];
+    const result = await engine.classify(
+      [{ key: 'junk', path: junk }, { key: good[0]!, path: good[0]! }, { key: 'junk2', path: junk }, ...good.slice(1).map((f) => ({ key: f, path: f }))],
+      { wantTensors: true },
+    );
+    expect(result.items.map((i) => i.key)).toEqual(['junk', good[0], 'junk2', ...good.slice(1)]);
+    for (const bad of [result.items[0]!, result.items[2]!]) {
+      expect(bad.error).toMatch(/DICM|Part 10|not a DICOM/i);
+      expect(bad.probs).toBeUndefined();
+      expect(bad.tensor).toBeUndefined();
+    }
+    // The good ones fill the batch without gaps: each keeps its own input and result.
+    const alone = await engine.classify(good.map((f) => ({ key: f, path: f })));
+    for (const [i, item] of result.items.filter((r) => !r.error).entries()) {
+      expect(item.tensor).toEqual(await fileToTensor(readFileSync(good[i]!), contract.input));
+      item.probs!.forEach((p, c) => expect(Math.abs(p - alone.items[i]!.probs![c]!)).toBeLessThan(1e-6));
+    }
   });
 
   it('runs one single-threaded session per thread asked for, gives each two batches at once, and queues batches beyond them', async () => {

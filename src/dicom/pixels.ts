@@ -126,18 +126,20 @@ function firstFrameCodestream(pixelData: Extract<PixelDataValue, { encapsulated:
   return Buffer.concat(parts.map((f) => f.bytes));
 }
 
-/** Copies the frame's words into a typed array of the pixels' width and sign (aligned, owned). */
+/**
+ * The frame's words as a typed array of the pixels' width and sign: a view of the file's
+ * bytes (or the codec's output) where they are aligned for it, which in a Part 10 file they
+ * practically always are (every element before Pixel Data has an even length); else a copy.
+ * Copying cost ~0.2 ms a 512x512 slice, a tenth of its preprocessing. The pixels share the
+ * file's buffer and are only read.
+ */
 function storedPixels(words: Uint8Array, frame: FrameAttributes): StoredPixels {
   const count = frame.rows * frame.columns;
   const signed = frame.pixelRepresentation === 1;
-  const pixels =
-    frame.bitsAllocated === 8
-      ? signed
-        ? new Int8Array(count)
-        : new Uint8Array(count)
-      : signed
-        ? new Int16Array(count)
-        : new Uint16Array(count);
+  const { buffer, byteOffset } = words;
+  if (frame.bitsAllocated === 8) return signed ? new Int8Array(buffer, byteOffset, count) : new Uint8Array(buffer, byteOffset, count);
+  if (byteOffset % 2 === 0) return signed ? new Int16Array(buffer, byteOffset, count) : new Uint16Array(buffer, byteOffset, count);
+  const pixels = signed ? new Int16Array(count) : new Uint16Array(count);
   new Uint8Array(pixels.buffer).set(words.subarray(0, pixels.byteLength));
   return pixels;
 }

@@ -33,8 +33,11 @@ export function resizeLinear(src: Float32Array, srcRows: number, srcCols: number
   return resizeTabulated({ rows: srcRows, columns: srcCols, tables: [src] }, dstRows, dstCols);
 }
 
-/** Every channel resized, float32 [channels, dstRows, dstCols]. */
-export function resizeTabulated(image: TabulatedImage, dstRows: number, dstCols: number): Float32Array {
+/**
+ * Every channel resized, float32 [channels, dstRows, dstCols]: into `out` when given (an
+ * inference worker writes each slice straight into its batch), else a new array.
+ */
+export function resizeTabulated(image: TabulatedImage, dstRows: number, dstCols: number, out?: Float32Array): Float32Array {
   const { rows: srcRows, columns: srcCols, tables } = image;
   const channels = tables.length;
   const pixels = srcRows * srcCols;
@@ -69,15 +72,17 @@ export function resizeTabulated(image: TabulatedImage, dstRows: number, dstCols:
     }
   }
 
-  const dst = new Float32Array(channels * dstRows * dstCols);
+  const length = channels * dstRows * dstCols;
+  if (out && out.length !== length) throw new RangeError(`the output holds ${out.length} values; ${channels} x ${dstRows} x ${dstCols} are written`);
+  const dst = out ?? new Float32Array(length);
   for (let dy = 0; dy < dstRows; dy++) {
     const b0 = rows.weight0[dy]!;
     const b1 = rows.weight1[dy]!;
     for (let c = 0; c < channels; c++) {
       const r0 = c * plane + rows.first[dy]! * dstCols;
       const r1 = c * plane + rows.second[dy]! * dstCols;
-      const out = (c * dstRows + dy) * dstCols;
-      for (let x = 0; x < dstCols; x++) dst[out + x] = Math.fround(horizontal[r0 + x]! * b0) + Math.fround(horizontal[r1 + x]! * b1);
+      const o = (c * dstRows + dy) * dstCols;
+      for (let x = 0; x < dstCols; x++) dst[o + x] = Math.fround(horizontal[r0 + x]! * b0) + Math.fround(horizontal[r1 + x]! * b1);
     }
   }
   return dst;

@@ -7,21 +7,23 @@ import { applyWindow } from './windows.js';
 
 /**
  * The model input for one frame: HU, one channel per window in the spec's order, each
- * resized to size x size. float32 [channels, size, size], channel-major.
+ * resized to size x size. float32 [channels, size, size], channel-major; written into `out`
+ * when given.
  * The windows are applied to the frame's HU table rather than to its pixels, and the resize
  * reads pixels through those tables (see huTable, TabulatedImage).
  */
-export function sliceTensor(frame: PixelFrame, spec: InputSpec): Float32Array {
+export function sliceTensor(frame: PixelFrame, spec: InputSpec, out?: Float32Array): Float32Array {
   return resizeTabulated(
     { rows: frame.rows, columns: frame.columns, tables: windowTables(frame, spec.windows), codes: { words: frame.pixels, ...storedBits(frame) } },
     spec.size,
     spec.size,
+    out,
   );
 }
 
 /** Decodes a Part 10 file's first frame and builds its model input (errors: see decodePixels). */
-export async function fileToTensor(file: Buffer, spec: InputSpec): Promise<Float32Array> {
-  return sliceTensor(await decodePixels(file), spec);
+export async function fileToTensor(file: Buffer, spec: InputSpec, out?: Float32Array): Promise<Float32Array> {
+  return sliceTensor(await decodePixels(file), spec, out);
 }
 
 /**

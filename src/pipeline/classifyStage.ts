@@ -17,6 +17,9 @@ export interface ClassifiedSlice {
  */
 export const coalesceMs = 50;
 
+/** Asked once: the stage asks for its hold at every slice, and each answer is a system call. */
+const machineCores = os.availableParallelism();
+
 /**
  * How long a transfer may hold back classification (model.holdWhileReceivingMs): while slices
  * stream in (none more than `coalesceMs` apart) for less than this, no batch starts. The sender
@@ -26,7 +29,7 @@ export const coalesceMs = 50;
  * classify the whole transfer at once. A transfer longer than this (a busy PACS, a scanner
  * sending as it reconstructs) gets batches beside it. With cores to spare: no hold.
  */
-export function holdWhileReceiving(configured: number | undefined, engine: EngineStatus, cores = os.availableParallelism()): number {
+export function holdWhileReceiving(configured: number | undefined, engine: EngineStatus, cores = machineCores): number {
   return configured ?? (engine.busyThreads >= cores ? 2000 : 0);
 }
 
