@@ -1,11 +1,17 @@
 // Stored values -> HU -> windows -> resize, against hand-computed numbers. OpenCV's own
 // results are quoted where the case is one of its quirks (cv2 4.6, float32 input).
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { PixelFrame, StoredPixels } from '../src/imaging/frame.js';
 import { airHu, hounsfieldUnits, huTable, mapStoredValues, needsRsnaFix, storedBits } from '../src/imaging/hounsfield.js';
 import { resizeLinear, resizeTabulated } from '../src/imaging/resize.js';
 import { sliceTensor } from '../src/imaging/tensor.js';
 import { applyWindow, windowBounds } from '../src/imaging/windows.js';
+import { encodeNpyFloat32 } from '../src/util/npy.js';
+import { readNpyFloat32 } from './helpers/npy.js';
 
 const f32 = Math.fround;
 
@@ -182,6 +188,74 @@ describe('bilinear resize (OpenCV INTER_LINEAR)', () => {
       const alone = resizeLinear(Float32Array.from(words, (k) => table[k]!), 37, 41, 16, 16);
       expect(together.subarray(c * 256, (c + 1) * 256)).toEqual(alone);
     });
+  });
+});
+
+describe('bilinear resize against cv2.resize itself', () => {
+  // Size pairs: down and up, by integer and odd factors, one axis at a time, and the model sizes
+  // from a CT slice. Exact halvings in both directions are left out (OpenCV's INTER_AREA path,
+  // documented in resize.ts).
+  const shapes: [number, number, number, number][] = [
+    [512, 512, 128, 128], [512, 512, 224, 224], [37, 41, 16, 16], [16, 16, 37, 41], [7, 300, 13, 77],
+    [300, 7, 77, 13], [1, 9, 5, 4], [64, 48, 64, 20], [5, 5, 5, 5], [130, 129, 33, 250],
+  ];
+
+  it('gives float32 results equal bit for bit, on planes and through tables of 16-bit and 8-bit words', () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'ich-resize-cv2-'));
+    try {
+      let seed = 1;
+      const random = () => (seed = (seed * 48271) % 2147483647) / 2147483647;
+      const table = (entries: number) => Float32Array.from({ length: entries }, () => f32(random() * 2 - 0.5));
+      // Per shape: 14-bit codes stored above 2 low bits in signed 16-bit words, and 8-bit codes,
+      // each with its table; cv2 resizes the planes the tables give.
+      const cases = shapes.map(([rows, columns]) => {
+        const codes14 = Uint16Array.from({ length: rows * columns }, () => Math.floor(random() * 0x4000));
+        const codes8 = Uint8Array.from({ length: rows * columns }, () => Math.floor(random() * 256));
+        const table14 = table(0x4000);
+        const table8 = table(256);
+        return {
+          words16: Int16Array.from(codes14, (c) => (c << 2) | 3),
+          table14,
+          plane14: Float32Array.from(codes14, (c) => table14[c]!),
+          codes8,
+          table8,
+          plane8: Float32Array.from(codes8, (c) => table8[c]!),
+        };
+      });
+      cases.forEach((c, i) => {
+        const [rows, columns] = shapes[i]!;
+        writeFileSync(path.join(dir, `in14-${i}.npy`), encodeNpyFloat32(c.plane14, [rows, columns]));
+        writeFileSync(path.join(dir, `in8-${i}.npy`), encodeNpyFloat32(c.plane8, [rows, columns]));
+      });
+      const script = [
+        'import sys, json, numpy as np, cv2',
+        'd = sys.argv[1]',
+        'for i, (r, c, dr, dc) in enumerate(json.loads(sys.argv[2])):',
+        '    for k in ("14", "8"):',
+        '        np.save(f"{d}/out{k}-{i}.npy", cv2.resize(np.load(f"{d}/in{k}-{i}.npy"), (dc, dr), interpolation=cv2.INTER_LINEAR).astype(np.float32))',
+      ].join('\n');
+      execFileSync('/usr/bin/python3', ['-c', script, dir, JSON.stringify(shapes)], { stdio: 'pipe', timeout: 60_000 });
+      const expected = (name: string) => readNpyFloat32(readFileSync(path.join(dir, name))).data;
+      cases.forEach((c, i) => {
+        const [rows, columns, dstRows, dstCols] = shapes[i]!;
+        const what = `${rows}x${columns} -> ${dstRows}x${dstCols}`;
+        expect(resizeLinear(c.plane14, rows, columns, dstRows, dstCols), `plane ${what}`).toEqual(expected(`out14-${i}.npy`));
+        const words16 = resizeTabulated({ rows, columns, tables: [c.table14], codes: { words: c.words16, shift: 2, mask: 0x3fff } }, dstRows, dstCols);
+        expect(words16, `16-bit words ${what}`).toEqual(expected(`out14-${i}.npy`));
+        const words8 = resizeTabulated({ rows, columns, tables: [c.table8], codes: { words: c.codes8, shift: 0, mask: 0xff } }, dstRows, dstCols);
+        expect(words8, `8-bit words ${what}`).toEqual(expected(`out8-${i}.npy`));
+      });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('writes into a given output, which must have the size of the result', () => {
+    const src = Float32Array.from({ length: 12 }, (_, i) => i);
+    const out = new Float32Array(6).fill(-1);
+    expect(resizeTabulated({ rows: 3, columns: 4, tables: [src] }, 2, 3, out)).toBe(out);
+    expect(out).toEqual(resizeLinear(src, 3, 4, 2, 3));
+    expect(() => resizeTabulated({ rows: 3, columns: 4, tables: [src] }, 2, 3, new Float32Array(5))).toThrow(/holds 5 values/);
   });
 });
 
