@@ -250,6 +250,18 @@ describe('bilinear resize against cv2.resize itself', () => {
     }
   });
 
+  it('the same tables with more entries the second time are read whole (the kernel keeps tables between calls)', () => {
+    const table = Float32Array.from({ length: 65536 }, (_, k) => Math.fround(Math.sin(k)));
+    const bytes = Uint8Array.from({ length: 20 * 30 }, (_, i) => (i * 37) % 256);
+    const words = Uint16Array.from({ length: 20 * 30 }, (_, i) => (i * 7919) % 65536);
+    const tables = [table];
+    const calls = [[bytes, 0xff], [words, 0xffff], [bytes, 0xff]] as const;
+    // Expected values first: a resize of planes replaces the tables the kernel keeps.
+    const expected = calls.map(([codes]) => resizeLinear(Float32Array.from(codes, (k) => table[k]!), 20, 30, 7, 9));
+    const results = calls.map(([codes, mask]) => resizeTabulated({ rows: 20, columns: 30, tables, codes: { words: codes, shift: 0, mask } }, 7, 9));
+    expect(results).toEqual(expected);
+  });
+
   it('writes into a given output, which must have the size of the result', () => {
     const src = Float32Array.from({ length: 12 }, (_, i) => i);
     const out = new Float32Array(6).fill(-1);

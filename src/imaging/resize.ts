@@ -69,10 +69,11 @@ export function resizeTabulated(image: TabulatedImage, dstRows: number, dstCols:
   const dstAt = align(horizontalAt + 4 * channels * srcRows * dstCols);
   const k = resizeKernel(dstAt + 4 * length);
   const memory = k.memory.buffer;
-  if (k.tables !== tables) {
+  if (k.tables !== tables || k.entries !== entries) {
     tables.forEach((t, c) => new Float32Array(memory, c * tableBytes, entries).set(t.subarray(0, entries)));
     // Tables given per layout (windowTables keeps them) stay in memory for the next slice.
     k.tables = codes ? tables : undefined;
+    k.entries = entries;
   }
   if (words) new Uint8Array(memory, wordsAt, words.length).set(words);
   const ints = new Int32Array(memory, tapsAt, 4 * (dstCols + dstRows));
@@ -101,8 +102,9 @@ function align(offset: number): number {
 interface ResizeKernel {
   memory: WebAssembly.Memory;
   resize: (...args: number[]) => void;
-  /** The tables in memory now, when they may serve the next call. */
+  /** The tables in memory now, when they may serve the next call, and the entries copied of each. */
   tables: readonly Float32Array[] | undefined;
+  entries: number;
 }
 
 /** One instance per thread, made at first use; its memory only grows. */
@@ -114,7 +116,7 @@ const keptKernelBytes = 64 * 1024 * 1024;
 function resizeKernel(bytes: number): ResizeKernel {
   if (!kernel) {
     const { exports } = new WebAssembly.Instance(compiled);
-    kernel = { memory: exports['memory'] as WebAssembly.Memory, resize: exports['resize'] as ResizeKernel['resize'], tables: undefined };
+    kernel = { memory: exports['memory'] as WebAssembly.Memory, resize: exports['resize'] as ResizeKernel['resize'], tables: undefined, entries: 0 };
   }
   const have = kernel.memory.buffer.byteLength;
   if (have < bytes) kernel.memory.grow(Math.ceil((bytes - have) / 65536));
