@@ -130,8 +130,7 @@ function firstFrameCodestream(pixelData: Extract<PixelDataValue, { encapsulated:
  * The frame's words as a typed array of the pixels' width and sign: a view of the file's
  * bytes (or the codec's output) where they are aligned for it, which in a Part 10 file they
  * practically always are (every element before Pixel Data has an even length); else a copy.
- * Copying cost ~0.2 ms a 512x512 slice, a tenth of its preprocessing. The pixels share the
- * file's buffer and are only read.
+ * Copying cost ~0.2 ms a 512x512 slice. The pixels share the file's buffer and are only read.
  */
 function storedPixels(words: Uint8Array, frame: FrameAttributes): StoredPixels {
   const count = frame.rows * frame.columns;
