@@ -8,7 +8,7 @@ import { InferenceEngine } from '../src/inference/engine.js';
 import { decodePixels, initPixelDecoders } from '../src/dicom/pixels.js';
 import { warmUpSlices } from '../src/inference/warmUpSlices.js';
 import { fileToTensor } from '../src/imaging/tensor.js';
-import { syntheticSeries, writeSlices } from './helpers/synthetic.js';
+import { syntheticSeries, syntheticSlice, writeSlices } from './helpers/synthetic.js';
 import { tinyModel } from './helpers/daemon.js';
 
 const contract = loadModelContract(tinyModel);
@@ -86,6 +86,18 @@ describe('inference engine (worker threads)', () => {
     for (const [i, item] of result.items.filter((r) => !r.error).entries()) {
       expect(item.tensor).toEqual(await fileToTensor(readFileSync(good[i]!), contract.input));
       item.probs!.forEach((p, c) => expect(Math.abs(p - alone.items[i]!.probs![c]!)).toBeLessThan(1e-6));
+    }
+  });
+
+  it('reads a file above the reused buffer\'s 8 MiB whole, and the next small one still right', async () => {
+    const { writeFileSync } = await import('node:fs');
+    const large = path.join(dir, 'large.dcm');
+    writeFileSync(large, syntheticSlice({ rows: 2100, columns: 2100 }).file);
+    expect(readFileSync(large).length).toBeGreaterThan(8 * 1024 * 1024);
+    const result = await engine.classify([large, files[1]!, large].map((f) => ({ key: f, path: f })), { wantTensors: true });
+    for (const item of result.items) {
+      expect(item.error).toBeUndefined();
+      expect(item.tensor).toEqual(await fileToTensor(readFileSync(item.key), contract.input));
     }
   });
 
