@@ -64,13 +64,20 @@ export function readHeader(file: Buffer): ParsedHeader {
   const meta = readFileMeta(file);
   const ts = meta.transferSyntaxUid;
   if (!ts) throw new Error('file meta has no TransferSyntaxUID');
-  const metaEnd = meta.dataSetOffset;
   const mediaStorageSopClassUid = meta.sopClassUid;
   if (ts === TransferSyntax.ExplicitVRBigEndian) return { ...readWithDcmjs(file, ts), mediaStorageSopClassUid };
-  const deflated = ts === TransferSyntax.DeflatedExplicitVRLittleEndian;
-  const dataSet = deflated ? inflateHeader(file.subarray(metaEnd)) : file;
-  const scan = scanElements(dataSet, deflated ? 0 : metaEnd, ts !== TransferSyntax.ImplicitVRLittleEndian, wanted);
-  return { transferSyntaxUid: ts, mediaStorageSopClassUid, complete: scan.complete, header: toHeader((tag) => scan.values.get(tag)) };
+  return { ...readDataSetHeader(file.subarray(meta.dataSetOffset), ts), mediaStorageSopClassUid };
+}
+
+/**
+ * The same for a data set (or its first bytes) as a C-STORE carries it, in a little endian
+ * transfer syntax (the only ones the SCP accepts): what the SCP reads while an instance streams in.
+ */
+export function readDataSetHeader(dataSet: Buffer, transferSyntaxUid: string): ParsedHeader {
+  if (transferSyntaxUid === TransferSyntax.ExplicitVRBigEndian) throw new Error('a big endian data set is read from its file');
+  const inflated = transferSyntaxUid === TransferSyntax.DeflatedExplicitVRLittleEndian ? inflateHeader(dataSet) : dataSet;
+  const scan = scanElements(inflated, 0, transferSyntaxUid !== TransferSyntax.ImplicitVRLittleEndian, wanted);
+  return { transferSyntaxUid, complete: scan.complete, header: toHeader((tag) => scan.values.get(tag)) };
 }
 
 /**

@@ -11,44 +11,46 @@ export interface FileMetaFields {
 /**
  * The 128-byte preamble, "DICM" and the File Meta Information group (PS3.10 7.1), always
  * Explicit VR Little Endian. The data set bytes received on the wire follow unchanged, so a
- * spool file is a valid Part 10 file in the transfer syntax the sender used.
+ * spool file is a valid Part 10 file in the transfer syntax the sender used. Written into one
+ * buffer: the SCP makes one per instance.
  */
 export function fileMetaHeader(f: FileMetaFields): Buffer {
-  const elements = [
-    element(0x0001, 'OB', Buffer.from([0x00, 0x01])),
-    element(0x0002, 'UI', text(f.sopClassUid, 0)),
-    element(0x0003, 'UI', text(f.sopInstanceUid, 0)),
-    element(0x0010, 'UI', text(f.transferSyntaxUid, 0)),
-    element(0x0012, 'UI', text(implementationClassUid, 0)),
-    element(0x0013, 'SH', text(implementationVersionName, 0x20)),
-    ...(f.sourceAeTitle ? [element(0x0016, 'AE', text(f.sourceAeTitle, 0x20))] : []),
+  // Values of even length, padded as PS3.5 6.2 asks: UI with NUL (the zeroed buffer's), text with space.
+  const elements: [element: number, vr: string, value: string, pad: string][] = [
+    [0x0002, 'UI', f.sopClassUid, ''],
+    [0x0003, 'UI', f.sopInstanceUid, ''],
+    [0x0010, 'UI', f.transferSyntaxUid, ''],
+    [0x0012, 'UI', implementationClassUid, ''],
+    [0x0013, 'SH', implementationVersionName, ' '],
+    ...(f.sourceAeTitle ? [[0x0016, 'AE', f.sourceAeTitle, ' '] as [number, string, string, string]] : []),
   ];
-  const body = Buffer.concat(elements);
-  const groupLength = element(0x0000, 'UL', uint32(body.length));
-  return Buffer.concat([Buffer.alloc(128), Buffer.from('DICM', 'ascii'), groupLength, body]);
+  const even = (n: number) => n + (n % 2);
+  // (0002,0001) OB: 12 bytes of header and 2 of value.
+  const groupLength = elements.reduce((sum, [, , value]) => sum + 8 + even(Buffer.byteLength(value, 'latin1')), 14);
+  const out = Buffer.alloc(128 + 4 + 12 + groupLength);
+  out.write('DICM', 128, 'latin1');
+  let at = 132;
+  at = elementHeader(out, at, 0x0000, 'UL', 4);
+  at = out.writeUInt32LE(groupLength, at);
+  at = elementHeader(out, at, 0x0001, 'OB', 2);
+  at = out.writeUInt16BE(0x0001, at);
+  for (const [element, vr, value, pad] of elements) {
+    const length = Buffer.byteLength(value, 'latin1');
+    at = elementHeader(out, at, element, vr, even(length));
+    at += out.write(value, at, 'latin1');
+    if (length % 2 === 1) at += pad ? out.write(pad, at, 'latin1') : 1;
+  }
+  return out;
 }
 
-/** Values of even length, padded as PS3.5 6.2 asks (UI with NUL, text with space). */
-function text(value: string, pad: number): Buffer {
-  const b = Buffer.from(value, 'latin1');
-  return b.length % 2 === 0 ? b : Buffer.concat([b, Buffer.from([pad])]);
-}
-
-function uint32(n: number): Buffer {
-  const b = Buffer.alloc(4);
-  b.writeUInt32LE(n);
-  return b;
-}
-
-function element(elementNumber: number, vr: string, value: Buffer): Buffer {
-  const longForm = vr === 'OB';
-  const head = Buffer.alloc(longForm ? 12 : 8);
-  head.writeUInt16LE(0x0002, 0);
-  head.writeUInt16LE(elementNumber, 2);
-  head.write(vr, 4, 'ascii');
-  if (longForm) head.writeUInt32LE(value.length, 8);
-  else head.writeUInt16LE(value.length, 6);
-  return Buffer.concat([head, value]);
+/** Tag (0002,element), VR and value length (explicit VR little endian); the offset after it. */
+function elementHeader(out: Buffer, at: number, element: number, vr: string, length: number): number {
+  at = out.writeUInt16LE(0x0002, at);
+  at = out.writeUInt16LE(element, at);
+  at += out.write(vr, at, 'latin1');
+  // OB has two reserved bytes and a 32-bit length (PS3.5 7.1.2).
+  if (vr === 'OB') return out.writeUInt32LE(length, at + 2);
+  return out.writeUInt16LE(length, at);
 }
 
 export interface FileMeta {

@@ -1,11 +1,11 @@
 import { mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { open } from 'node:fs/promises';
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import path from 'node:path';
 import type { IncomingInstance, StoreHandler, StoreRequestInfo } from '../dicom/scp.js';
 import { DicomStatus, type StoreOutcome } from '../dicom/status.js';
 import { fileMetaHeader } from '../dicom/part10.js';
-import { readHeader, type InstanceHeader } from '../dicom/header.js';
+import { readDataSetHeader, readHeader, type InstanceHeader } from '../dicom/header.js';
 import { TruncatedError } from '../dicom/elementScan.js';
 import { syncFileData, syncFolder, SpoolWriter } from './spoolWriter.js';
 import { TempFiles, type TempFile } from './tempFiles.js';
@@ -131,7 +131,7 @@ class SpoolFile implements IncomingInstance {
     this.writer.append(bytes);
     // Read while the sender is still sending: between the last byte and the answer the sender
     // waits, and the header no longer has to be parsed then.
-    if (this.early === undefined && this.writer.prefixComplete) this.early = headerOf(this.meta, this.writer.prefix());
+    if (this.early === undefined && this.writer.prefixComplete) this.early = headerOf(this.request.transferSyntaxUid, this.writer.prefix());
   }
 
   /** Data set bytes received so far. */
@@ -265,7 +265,7 @@ class SpoolFile implements IncomingInstance {
    * so that a data set of any size is never read into memory whole) when the header is longer.
    */
   private async parseHeader(): Promise<InstanceHeader> {
-    const early = this.early === undefined ? headerOf(this.meta, this.writer.prefix()) : this.early;
+    const early = this.early === undefined ? headerOf(this.request.transferSyntaxUid, this.writer.prefix()) : this.early;
     if (early) return early;
     await this.writer.finish(false);
     const start = await readStart(this.writer.tempPath, maxHeaderBytes);
@@ -313,12 +313,12 @@ class SpoolFile implements IncomingInstance {
 type Claim = 'claimed' | 'stored' | 'in progress';
 
 /**
- * The header from the file meta and the bytes kept in memory; null when they end inside it or
- * do not parse (the read from the file decides, and reports).
+ * The header from the data set bytes kept in memory; null when they end inside it or do not
+ * parse (the read from the file decides, and reports).
  */
-function headerOf(meta: Buffer, prefix: Buffer): InstanceHeader | null {
+function headerOf(transferSyntaxUid: string, prefix: Buffer): InstanceHeader | null {
   try {
-    const parsed = readHeader(Buffer.concat([meta, prefix]));
+    const parsed = readDataSetHeader(prefix, transferSyntaxUid);
     return parsed.complete ? parsed.header : null;
   } catch {
     return null;
@@ -351,7 +351,7 @@ function missingAttribute(h: InstanceHeader): string | undefined {
  * trusted as path components (RSNA's "ID_..." ones are not even valid UIDs).
  */
 export function uidFileName(uid: string): string {
-  return createHash('sha256').update(uid).digest('hex').slice(0, 40);
+  return hash('sha256', uid, 'hex').slice(0, 40);
 }
 
 /** The first `max` bytes of a file (all of it when shorter). */
