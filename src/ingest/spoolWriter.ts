@@ -1,4 +1,4 @@
-import { closeSync, existsSync, fdatasync, fsync, linkSync, openSync, renameSync, mkdirSync, rmSync, unlinkSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, fdatasync, fsync, linkSync, openSync, renameSync, mkdirSync, rmSync, writeSync } from 'node:fs';
 import path from 'node:path';
 import type { TempFile } from './tempFiles.js';
 
@@ -72,10 +72,23 @@ export class SpoolWriter {
    * nothing changed, when `finalPath` exists (a copy of the same instance, stored first by
    * another association). Where the file system has no hard links, a rename does it, checked
    * first.
+   * The temporary name goes, and the file is closed, once the current callback has returned
+   * (setImmediate): the instance's answer is on its way by then, and the sender, which waits for
+   * it, no longer waits for the unlink too (30-75 us of the ~250 us between an instance's last
+   * byte and its answer, measured). A crash in between leaves a second name of a stored file
+   * in incoming/, which the next start removes like any .part file.
    */
   publish(finalPath: string): boolean {
-    if (!claimName(this.tempPath, finalPath)) return false;
+    const claimed = claimName(this.tempPath, finalPath);
+    if (!claimed) return false;
+    const fd = this.fd;
+    this.fd = undefined;
     this.close();
+    const temporary = claimed === 'linked' ? this.tempPath : undefined;
+    setImmediate(() => {
+      if (fd !== undefined) closeSync(fd);
+      if (temporary) rmSync(temporary, { force: true });
+    });
     return true;
   }
 
@@ -132,8 +145,11 @@ const maxSpareStages = 16;
 /** Errors of link(2) on file systems without hard links. */
 const noHardLinks = new Set(['EPERM', 'ENOTSUP', 'EOPNOTSUPP', 'ENOSYS']);
 
-/** Links `from` to `to` and removes `from`; false when `to` exists. */
-function claimName(from: string, to: string, retry = true): boolean {
+/**
+ * Links `from` to `to` ('linked': `from` is still there), or renames it where the file system
+ * has no hard links ('renamed'); false when `to` exists.
+ */
+function claimName(from: string, to: string, retry = true): 'linked' | 'renamed' | false {
   try {
     linkSync(from, to);
   } catch (err) {
@@ -147,10 +163,9 @@ function claimName(from: string, to: string, retry = true): boolean {
     if (!noHardLinks.has(code)) throw err;
     if (existsSync(to)) return false;
     renameSync(from, to);
-    return true;
+    return 'renamed';
   }
-  unlinkSync(from);
-  return true;
+  return 'linked';
 }
 
 /** fdatasync where only the contents (and size) matter, fsync for folders; off the event loop. */

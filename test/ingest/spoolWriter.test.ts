@@ -1,0 +1,48 @@
+import { afterEach, beforeEach, expect, test } from 'vitest';
+import { fstatSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { setImmediate as nextTurn } from 'node:timers/promises';
+import { SpoolWriter } from '../../src/ingest/spoolWriter.js';
+
+let dir: string;
+beforeEach(() => {
+  dir = mkdtempSync(path.join(os.tmpdir(), 'ich-spoolwriter-'));
+  mkdirSync(path.join(dir, 'incoming'));
+});
+afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+function writer(): { writer: SpoolWriter } {
+  const file = path.join(dir, 'incoming', 'a.part');
+  const fd = openSync(file, 'wx', 0o600);
+  return { writer: new SpoolWriter({ path: file, fd }, Buffer.from('HEAD'), 16) };
+}
+
+test('publish: the file under its final name at once, its temporary name gone once the callback has returned', async () => {
+  const { writer: w } = writer();
+  const big = Buffer.alloc(100_000, 7);
+  w.append(Buffer.from('small'));
+  w.append(big);
+  await w.finish(false);
+  const final = path.join(dir, 'day', 'x.dcm');
+  expect(w.publish(final)).toBe(true);
+  expect(readFileSync(final)).toEqual(Buffer.concat([Buffer.from('HEADsmall'), big]));
+  await nextTurn();
+  expect(readdirSync(path.join(dir, 'incoming'))).toEqual([]);
+  // The one file left has a single name: nothing in incoming/ points at it.
+  expect(fstatSync(openSync(final, 'r')).nlink).toBe(1);
+});
+
+test('publish refuses a final name that exists and changes nothing; remove then deletes the temporary', async () => {
+  const { writer: w } = writer();
+  w.append(Buffer.from('data'));
+  await w.finish(false);
+  const final = path.join(dir, 'taken.dcm');
+  openSync(final, 'w');
+  expect(w.publish(final)).toBe(false);
+  expect(readFileSync(final).length).toBe(0);
+  expect(readdirSync(path.join(dir, 'incoming'))).toEqual(['a.part']);
+  w.remove();
+  await nextTurn();
+  expect(readdirSync(path.join(dir, 'incoming'))).toEqual([]);
+});
