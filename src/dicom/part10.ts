@@ -16,13 +16,13 @@ export interface FileMetaFields {
  */
 export function fileMetaHeader(f: FileMetaFields): Buffer {
   // Values of even length, padded as PS3.5 6.2 asks: UI with NUL (the zeroed buffer's), text with space.
-  const elements: [element: number, vr: string, value: string, pad: string][] = [
+  const elements: MetaElement[] = [
     [0x0002, 'UI', f.sopClassUid, ''],
     [0x0003, 'UI', f.sopInstanceUid, ''],
     [0x0010, 'UI', f.transferSyntaxUid, ''],
     [0x0012, 'UI', implementationClassUid, ''],
     [0x0013, 'SH', implementationVersionName, ' '],
-    ...(f.sourceAeTitle ? [[0x0016, 'AE', f.sourceAeTitle, ' '] as [number, string, string, string]] : []),
+    ...(f.sourceAeTitle ? [[0x0016, 'AE', f.sourceAeTitle, ' '] satisfies MetaElement] : []),
   ];
   const even = (n: number) => n + (n % 2);
   // (0002,0001) OB: 12 bytes of header and 2 of value.
@@ -42,6 +42,9 @@ export function fileMetaHeader(f: FileMetaFields): Buffer {
   }
   return out;
 }
+
+/** A file meta element after (0002,0001): element number, VR, text value, padding byte ('' for NUL). */
+type MetaElement = [element: number, vr: string, value: string, pad: string];
 
 /** Tag (0002,element), VR and value length (explicit VR little endian); the offset after it. */
 function elementHeader(out: Buffer, at: number, element: number, vr: string, length: number): number {

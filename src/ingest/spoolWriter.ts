@@ -81,9 +81,7 @@ export class SpoolWriter {
   publish(finalPath: string): boolean {
     const claimed = claimName(this.tempPath, finalPath);
     if (!claimed) return false;
-    const fd = this.fd;
-    this.fd = undefined;
-    this.close();
+    const fd = this.releaseFile();
     const temporary = claimed === 'linked' ? this.tempPath : undefined;
     setImmediate(() => {
       if (fd !== undefined) closeSync(fd);
@@ -124,11 +122,17 @@ export class SpoolWriter {
   }
 
   private close(): void {
+    const fd = this.releaseFile();
+    if (fd !== undefined) closeSync(fd);
+  }
+
+  /** Ends writing: the staging buffer back to the spares; the descriptor, still open, to the caller. */
+  private releaseFile(): number | undefined {
     const fd = this.fd;
     this.fd = undefined;
     if (this.stage && spareStages.length < maxSpareStages) spareStages.push(this.stage);
     this.stage = undefined;
-    if (fd !== undefined) closeSync(fd);
+    return fd;
   }
 }
 
