@@ -173,8 +173,7 @@ export class Daemon {
       metrics.instances.inc({ status: outcome.status === 0 ? 'success' : `0x${outcome.status.toString(16).padStart(4, '0')}` });
       if (outcome.status === 0) {
         metrics.bytes.inc(bytes);
-        classify.noteArrival();
-        classifyLoop.wake();
+        if (classify.noteArrival()) classifyLoop.wake();
         if (current().destinations.some((d) => d.forward)) dispatchLoop.wake();
       } else {
         metrics.rejections.inc({ reason: outcome.status === 0xa700 ? 'out_of_resources' : 'cannot_understand' });

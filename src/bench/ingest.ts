@@ -48,6 +48,15 @@ interface BenchTarget {
 const aeTitle = 'ICH_TRIAGE';
 const minimumSlices = 200;
 const warmUpSlices = 500;
+/**
+ * How long after a target's files are deleted the next timed run waits. Without a journal (as on
+ * these machines' disks) ext4 skips inodes freed in the last 5 s (10 s while their block is
+ * dirty) when it allocates one, inspecting each: right after the 734 files of a run were deleted,
+ * creating a file took 330-520 us instead of 30-45 (measured). The next target paid that for
+ * every instance, storescp inline, the node in its thread pool: whichever came next was slowed
+ * by the benchmark itself.
+ */
+const recentDeletionMs = 10_500;
 /** series.idleSeconds of a benchmarked node: its warm-up series are decided before the timed run. */
 export const warmUpIdleSeconds = 1;
 
@@ -76,6 +85,7 @@ export async function runIngestBench(o: IngestBenchOptions): Promise<IngestBench
     } satisfies Record<string, BenchTarget>;
     type Target = keyof typeof targets;
     const rates = Object.fromEntries(Object.keys(targets).map((k) => [k, [] as number[]])) as Record<Target, number[]>;
+    let deletedAt = -Infinity;
     for (let round = 1; round <= o.rounds; round++) {
       // Alternate the order so that a burst of load elsewhere does not hit one target only.
       const names = Object.keys(targets) as Target[];
@@ -90,12 +100,15 @@ export async function runIngestBench(o: IngestBenchOptions): Promise<IngestBench
           // Dirty pages of the warm-up (or of the target before) are written back now, not
           // during the timed run, whichever target comes after which.
           await run('sync', []);
+          await setTimeout(Math.max(0, deletedAt + recentDeletionMs - performance.now()));
           const seconds = await timeStorescu(running.port, files, o.maxPdu);
           rates[name].push(files.length / seconds);
           o.log(`ingest: round ${round} ${name.padEnd(12)} ${(files.length / seconds).toFixed(0).padStart(5)} instances/s  (load ${fmtLoad(os.loadavg())})`);
         } finally {
           await running.stop();
           rmSync(dir, { recursive: true, force: true });
+          await run('sync', []);
+          deletedAt = performance.now();
         }
       }
     }

@@ -123,7 +123,8 @@ function memoryStore(onObject: (r: Received) => void): StoreHandler {
     begin(request): IncomingInstance {
       const chunks: Buffer[] = [];
       return {
-        write: (bytes) => chunks.push(bytes),
+        // Copied: the parts are slices of the socket's read buffer, reused after the call.
+        write: (parts) => chunks.push(...parts.map((p) => Buffer.from(p))),
         get bytes() {
           return chunks.reduce((n, c) => n + c.length, 0);
         },

@@ -90,12 +90,12 @@ export interface StoreRequestFields {
 /** The C-STORE-RQ command set (PS3.7 9.3.1.1), medium priority, a data set following. */
 export function cStoreRequest(f: StoreRequestFields): Buffer {
   return commandSet([
-    element(Element.AffectedSopClassUid, padded(f.sopClassUid, 0)),
-    element(Element.CommandField, uint16(CommandField.CStoreRQ)),
-    element(Element.MessageId, uint16(f.messageId)),
-    element(Element.Priority, uint16(0)),
-    element(Element.CommandDataSetType, uint16(0)),
-    element(Element.AffectedSopInstanceUid, padded(f.sopInstanceUid, 0)),
+    [Element.AffectedSopClassUid, f.sopClassUid, uidPad],
+    [Element.CommandField, CommandField.CStoreRQ],
+    [Element.MessageId, f.messageId],
+    [Element.Priority, 0],
+    [Element.CommandDataSetType, 0],
+    [Element.AffectedSopInstanceUid, f.sopInstanceUid, uidPad],
   ]);
 }
 
@@ -111,39 +111,53 @@ export interface StoreResponseFields {
 /** The C-STORE-RSP command set (PS3.7 9.3.1.2), elements in ascending order. */
 export function cStoreResponse(f: StoreResponseFields): Buffer {
   return commandSet([
-    element(Element.AffectedSopClassUid, padded(f.sopClassUid, 0)),
-    element(Element.CommandField, uint16(CommandField.CStoreRSP)),
-    element(Element.MessageIdBeingRespondedTo, uint16(f.messageId)),
-    element(Element.CommandDataSetType, uint16(noDataSet)),
-    element(Element.Status, uint16(f.status)),
-    ...(f.errorComment ? [element(Element.ErrorComment, padded(f.errorComment.slice(0, 64), 0x20))] : []),
-    element(Element.AffectedSopInstanceUid, padded(f.sopInstanceUid, 0)),
+    [Element.AffectedSopClassUid, f.sopClassUid, uidPad],
+    [Element.CommandField, CommandField.CStoreRSP],
+    [Element.MessageIdBeingRespondedTo, f.messageId],
+    [Element.CommandDataSetType, noDataSet],
+    [Element.Status, f.status],
+    ...(f.errorComment ? [[Element.ErrorComment, f.errorComment.slice(0, 64), textPad] satisfies CommandElement] : []),
+    [Element.AffectedSopInstanceUid, f.sopInstanceUid, uidPad],
   ]);
 }
 
-/** The elements (in ascending order) after their group length. */
-function commandSet(elements: Buffer[]): Buffer {
-  const body = Buffer.concat(elements);
-  const length = Buffer.alloc(4);
-  length.writeUInt32LE(body.length);
-  return Buffer.concat([element(Element.GroupLength, length), body]);
-}
-
-function element(tagElement: number, value: Buffer): Buffer {
-  const head = Buffer.alloc(8);
-  head.writeUInt16LE(tagElement, 2);
-  head.writeUInt32LE(value.length, 4);
-  return Buffer.concat([head, value]);
-}
-
-function uint16(n: number): Buffer {
-  const b = Buffer.alloc(2);
-  b.writeUInt16LE(n);
-  return b;
-}
-
 /** Even length (PS3.5 7.1.1): UIDs pad with NUL, text with a space. */
-function padded(value: string, pad: number): Buffer {
-  const b = Buffer.from(value, 'latin1');
-  return b.length % 2 === 0 ? b : Buffer.concat([b, Buffer.from([pad])]);
+const uidPad = 0x00;
+const textPad = 0x20;
+
+/** A group 0000 element: its element number and a US value, or a text value and its padding byte. */
+type CommandElement = [element: number, value: number] | [element: number, value: string, pad: number];
+
+/**
+ * The group length and then `elements` (in ascending order), implicit VR little endian, in one
+ * buffer: the SCP answers every instance with one.
+ */
+function commandSet(elements: readonly CommandElement[]): Buffer {
+  const valueLength = (value: number | string) => (typeof value === 'number' ? 2 : even(Buffer.byteLength(value, 'latin1')));
+  const groupLength = elements.reduce((sum, [, value]) => sum + 8 + valueLength(value), 0);
+  const out = Buffer.alloc(12 + groupLength);
+  let at = elementHeader(out, 0, Element.GroupLength, 4);
+  at = out.writeUInt32LE(groupLength, at);
+  for (const [element, value, pad] of elements) {
+    at = elementHeader(out, at, element, valueLength(value));
+    if (typeof value === 'number') {
+      at = out.writeUInt16LE(value, at);
+      continue;
+    }
+    const written = out.write(value, at, 'latin1');
+    at += written;
+    if (written % 2 === 1) out[at++] = pad!;
+  }
+  return out;
+}
+
+/** Tag (0000,element) and value length; the offset after them. */
+function elementHeader(out: Buffer, at: number, element: number, length: number): number {
+  at = out.writeUInt16LE(0x0000, at);
+  at = out.writeUInt16LE(element, at);
+  return out.writeUInt32LE(length, at);
+}
+
+function even(n: number): number {
+  return n + (n % 2);
 }

@@ -8,7 +8,7 @@ import { pDataPdu, PduType, pduHeaderLength, pdvHeaderLength } from './upperLaye
  * of the protocol: association, release and abort PDUs, and every other command, reach it
  * unchanged (`forward`). Every length field is checked against a limit before anything is
  * buffered. The read buffer is reused for the next read: what outlives a push (a PDU or command
- * set in parts) is copied.
+ * set in parts) is copied. Data set fragments are passed on once per read, together.
  */
 
 export interface FramerLimits {
@@ -34,8 +34,11 @@ export interface FramerHandlers {
   forward(pdu: Buffer): void;
   /** A C-STORE-RQ arrived; when it has a data set, its bytes follow through storeData. */
   storeBegin(command: StoreCommand): void;
-  /** Bytes of the current C-STORE data set, in order; valid until the call returns. */
-  storeData(bytes: Buffer): void;
+  /**
+   * The next bytes of the current C-STORE data set, in order: the fragments one socket read
+   * carried (so that they can go to a file in one system call), valid until the call returns.
+   */
+  storeData(parts: readonly Buffer[]): void;
   /** The last fragment of the current data set has passed. */
   storeEnd(): void;
   /** The peer broke the protocol or a limit: the association must be dropped. */
@@ -62,6 +65,8 @@ export class PduFramer {
   private pdvContext = 0;
   private pdvControl = 0;
   private commandParts: Buffer[] = [];
+  /** Fragments of the current data set in the read being pushed, not yet passed on. */
+  private readonly dataParts: Buffer[] = [];
   private commandLength = 0;
   private store: StoreCommand | undefined;
   /** An A-ASSOCIATE-RQ has been passed on: the association exists or is being negotiated. */
@@ -117,6 +122,7 @@ export class PduFramer {
         }
       }
     }
+    this.passData();
   }
 
   /**
@@ -199,7 +205,7 @@ export class PduFramer {
       this.commandParts.push(Buffer.from(bytes));
       this.commandLength += bytes.length;
     } else if (bytes.length > 0) {
-      this.handlers.storeData(bytes);
+      this.dataParts.push(bytes);
     }
   }
 
@@ -209,6 +215,7 @@ export class PduFramer {
       if (last) this.endCommand();
     } else if (last) {
       this.store = undefined;
+      this.passData();
       this.handlers.storeEnd();
     }
     if (this.state === State.Stopped) return;
@@ -246,8 +253,15 @@ export class PduFramer {
     this.handlers.storeBegin(store);
   }
 
+  private passData(): void {
+    if (this.dataParts.length === 0 || this.state === State.Stopped) return;
+    this.handlers.storeData(this.dataParts);
+    this.dataParts.length = 0;
+  }
+
   private fail(reason: string): void {
     this.state = State.Stopped;
+    this.dataParts.length = 0;
     this.handlers.violation(reason);
   }
 }

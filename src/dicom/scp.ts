@@ -43,10 +43,11 @@ export interface StoreRequestInfo {
 /** One C-STORE data set on its way in. */
 export interface IncomingInstance {
   /**
-   * Takes the data set's next bytes, in the accepted transfer syntax: a slice of the socket's
-   * read buffer, reused once this returns. Errors are kept for complete() to answer.
+   * Takes the data set's next bytes, in the accepted transfer syntax: the fragments of one
+   * socket read, slices of its buffer, reused once this returns. Errors are kept for complete()
+   * to answer.
    */
-  write(bytes: Buffer): void;
+  write(parts: readonly Buffer[]): void;
   /** Data set bytes received so far. */
   readonly bytes: number;
   /** Called after the last byte: make the instance durable and say which status to answer. */
@@ -188,7 +189,7 @@ export class DicomServer extends EventEmitter<ScpEvents> {
           if (pdu[0] === 0x07) scp.peerAborted(pdu[8] ?? 0, pdu[9] ?? 0);
         },
         storeBegin: (command) => scp.storeBegin(command),
-        storeData: (bytes) => scp.storeData(bytes),
+        storeData: (parts) => scp.storeData(parts),
         storeEnd: () => scp.storeEnd(),
         violation: (reason) => {
           this.emit('protocolError', peerAddress, reason, peerPort);
@@ -235,6 +236,8 @@ class IchScp extends Scp {
   private current: { instance: IncomingInstance; info: StoreRequestInfo; command: StoreCommand; started: number } | undefined;
   private readonly openedAt = Date.now();
   private accepted = false;
+  /** Presentation context id -> its accepted transfer syntax (undefined: not accepted). */
+  private readonly acceptedSyntaxes = new Map<number, string | undefined>();
   /** Of the A-ASSOCIATE-RQ, which dcmjs-dimse does not check (PS3.8 9.3.2: bit 0 set). */
   protocolVersion = 1;
   private log: Logger;
@@ -327,7 +330,7 @@ class IchScp extends Scp {
 
   /** The framer saw a C-STORE-RQ: its data set starts streaming into a new instance. */
   storeBegin(command: StoreCommand): void {
-    const transferSyntaxUid = this.accepted && this.association ? acceptedTransferSyntax(this.association, command.presentationContextId) : undefined;
+    const transferSyntaxUid = this.acceptedSyntax(command.presentationContextId);
     if (!transferSyntaxUid) {
       const reason = `C-STORE on presentation context ${command.presentationContextId}, which was not accepted`;
       this.ctx.server.emit('protocolError', this.ctx.peerAddress, reason, this.ctx.peerPort);
@@ -347,8 +350,15 @@ class IchScp extends Scp {
     this.current = { instance: this.ctx.handler.begin(info), info, command, started: Date.now() };
   }
 
-  storeData(bytes: Buffer): void {
-    this.current?.instance.write(bytes);
+  /** Looked up in dcmjs-dimse's association once per context: its lookups cost more than a Map's. */
+  private acceptedSyntax(id: number): string | undefined {
+    if (!this.accepted || !this.association) return undefined;
+    if (!this.acceptedSyntaxes.has(id)) this.acceptedSyntaxes.set(id, acceptedTransferSyntax(this.association, id));
+    return this.acceptedSyntaxes.get(id);
+  }
+
+  storeData(parts: readonly Buffer[]): void {
+    this.current?.instance.write(parts);
   }
 
   /** The last byte arrived: make the instance durable, then answer. */

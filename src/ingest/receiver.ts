@@ -96,7 +96,7 @@ function removeUnacknowledged(incoming: string, log: Logger): void {
 function refused(outcome: StoreOutcome): IncomingInstance {
   let bytes = 0;
   return {
-    write: (b) => void (bytes += b.length),
+    write: (parts) => void (bytes += parts.reduce((n, p) => n + p.length, 0)),
     get bytes() {
       return bytes;
     },
@@ -127,8 +127,8 @@ class SpoolFile implements IncomingInstance {
     this.fileName = `${uidFileName(request.sopInstanceUid)}.dcm`;
   }
 
-  write(bytes: Buffer): void {
-    this.writer.append(bytes);
+  write(parts: readonly Buffer[]): void {
+    this.writer.append(parts);
     // Read while the sender is still sending: between the last byte and the answer the sender
     // waits, and the header no longer has to be parsed then.
     if (this.early === undefined && this.writer.prefixComplete) this.early = headerOf(this.request.transferSyntaxUid, this.writer.prefix());

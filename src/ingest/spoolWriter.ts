@@ -1,4 +1,4 @@
-import { closeSync, existsSync, fdatasync, fsync, linkSync, openSync, renameSync, mkdirSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, fdatasync, fsync, linkSync, openSync, renameSync, mkdirSync, rmSync, unlinkSync, writevSync } from 'node:fs';
 import path from 'node:path';
 import type { TempFile } from './tempFiles.js';
 
@@ -10,11 +10,13 @@ import type { TempFile } from './tempFiles.js';
  * millisecond each: a trip through libuv's thread pool costs two thread wake-ups per call, and on
  * a busy machine each wake-up waits for a core, which made an asynchronous spool several times
  * slower than the disk. Bytes are written as they arrive, so the copy into the page cache
- * happens while the sender is still sending rather than after its last byte: large pieces as
- * they are, small ones gathered in a staging buffer first, which bounds the writes per instance
- * whatever the sender's PDU size. What is kept is copied: the caller reuses its buffers (the SCP
- * reads every socket read into the same one). Only fsync, which waits for the disk, goes through
- * the thread pool.
+ * happens while the sender is still sending rather than after its last byte. The fragments of
+ * one socket read go in one writev, straight from the socket's buffer: the kernel then fills
+ * larger page-cache folios (a 512x512 slice in two calls of 256 KiB took 180-200 us, in 128 KiB
+ * writes 230-250 us, measured). Reads of under 64 KiB are gathered in a staging buffer first,
+ * which bounds the writes per instance however the sender cuts its data. What is kept is
+ * copied: the caller reuses its buffers. Only fsync, which waits for the disk, goes through the
+ * thread pool.
  */
 export class SpoolWriter {
   private fd: number | undefined;
@@ -47,16 +49,23 @@ export class SpoolWriter {
     return this.prefixBuffer.subarray(0, this.prefixLength);
   }
 
-  /** Writes or copies `bytes` before it returns: the caller may reuse them then. */
-  append(bytes: Buffer): void {
-    this.bytes += bytes.length;
-    if (this.prefixLength < this.prefixBuffer.length) this.prefixLength += bytes.copy(this.prefixBuffer, this.prefixLength);
+  /** Writes or copies `parts` (one read's worth) before it returns: the caller may reuse them then. */
+  append(parts: readonly Buffer[]): void {
+    let length = 0;
+    for (const part of parts) {
+      length += part.length;
+      if (this.prefixLength < this.prefixBuffer.length) this.prefixLength += part.copy(this.prefixBuffer, this.prefixLength);
+    }
+    this.bytes += length;
     if (this.error || !this.stage) return;
-    if (bytes.length < directLength) return this.stageBytes(bytes);
-    // Large pieces go from the socket's buffer to the file: a copy would cost memory bandwidth
-    // that concurrent senders share.
-    this.flush();
-    this.writeOut(bytes, bytes.length);
+    if (length < directLength) {
+      for (const part of parts) this.stageBytes(part);
+      return;
+    }
+    // Large reads go from the socket's buffer to the file, behind what was staged: a copy would
+    // cost memory bandwidth that concurrent senders share.
+    this.writeOut(this.staged > 0 ? [this.stage.subarray(0, this.staged), ...parts] : parts);
+    this.staged = 0;
   }
 
   /** Writes what is pending; in fsync mode also waits until the disk has it. */
@@ -85,7 +94,7 @@ export class SpoolWriter {
     const temporary = claimed === 'linked' ? this.tempPath : undefined;
     setImmediate(() => {
       if (fd !== undefined) closeSync(fd);
-      if (temporary) rmSync(temporary, { force: true });
+      if (temporary) unlinkQuietly(temporary);
     });
     return true;
   }
@@ -108,14 +117,14 @@ export class SpoolWriter {
   }
 
   private flush(): void {
-    if (this.stage && this.staged > 0) this.writeOut(this.stage, this.staged);
+    if (this.stage && this.staged > 0) this.writeOut([this.stage.subarray(0, this.staged)]);
     this.staged = 0;
   }
 
-  private writeOut(bytes: Buffer, length: number): void {
+  private writeOut(buffers: readonly Buffer[]): void {
     if (this.error) return;
     try {
-      for (let done = 0; done < length; ) done += writeSync(this.fd!, bytes, done, length - done);
+      for (let rest = buffers; rest.length > 0; ) rest = unwritten(rest, writevSync(this.fd!, rest));
     } catch (err) {
       this.error = err as NodeJS.ErrnoException;
     }
@@ -145,6 +154,23 @@ const directLength = 64 * 1024;
  */
 const spareStages: Buffer[] = [];
 const maxSpareStages = 16;
+
+/** What a writev that wrote `written` bytes of `buffers` left (a short write: a full disk, a signal). */
+export function unwritten(buffers: readonly Buffer[], written: number): readonly Buffer[] {
+  let i = 0;
+  while (i < buffers.length && written >= buffers[i]!.length) written -= buffers[i++]!.length;
+  if (i === buffers.length) return [];
+  return [buffers[i]!.subarray(written), ...buffers.slice(i + 1)];
+}
+
+/** Removes the temporary name of a published file (after the answer). */
+function unlinkQuietly(file: string): void {
+  try {
+    unlinkSync(file);
+  } catch {
+    // Nothing is left to tell: the name is the stored file's second one, and the next start removes it.
+  }
+}
 
 /** Errors of link(2) on file systems without hard links. */
 const noHardLinks = new Set(['EPERM', 'ENOTSUP', 'EOPNOTSUPP', 'ENOSYS']);

@@ -24,6 +24,8 @@ export class TempFiles {
   private closed = false;
   /** Called when the last open in flight has landed, once closed. */
   private drained: (() => void) | undefined;
+  private readonly namePrefix = randomBytes(8).toString('hex');
+  private named = 0;
 
   constructor(
     private readonly dir: string,
@@ -70,8 +72,9 @@ export class TempFiles {
     }
   }
 
+  /** Unique without a random draw per file: a random prefix per instance of this class, and a counter. */
   private newPath(): string {
-    return path.join(this.dir, `${randomBytes(12).toString('hex')}.part`);
+    return path.join(this.dir, `${this.namePrefix}-${(this.named++).toString(36)}.part`);
   }
 }
 

@@ -70,12 +70,19 @@ export class ClassifyStage {
     return this.inFlight.size;
   }
 
-  /** A slice was stored (the SCP acknowledged it). */
-  noteArrival(): void {
+  /**
+   * A slice was stored (the SCP acknowledged it). True when the loop should look now: a stream
+   * starts (the loop then looks again within coalesceMs by itself while it lasts), or a full
+   * batch may go. Waking it at every slice cost the thread that acknowledges a pass of the loop,
+   * a timer and a promise per slice, while the hold turned each pass away.
+   */
+  noteArrival(): boolean {
     const now = this.now();
-    if (now - this.lastArrival >= coalesceMs) this.streamStart = now;
+    const starts = now - this.lastArrival >= coalesceMs;
+    if (starts) this.streamStart = now;
     this.undispatched++;
     this.lastArrival = now;
+    return starts || (now - this.streamStart >= this.holdMs() && this.undispatched >= this.engine.status.batchSize);
   }
 
   /** No association is open: what was sent has all arrived, so nothing waits for more. */

@@ -32,7 +32,7 @@ function receiverIn(durability: 'write' | 'fsync') {
       sopInstanceUid: slice.sopInstanceUid,
       transferSyntaxUid: ExplicitVRLittleEndian,
     });
-    instance.write(slice.dataSet);
+    instance.write([slice.dataSet]);
     return instance.complete();
   };
   const close = async () => {

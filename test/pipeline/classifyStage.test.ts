@@ -30,13 +30,14 @@ afterAll(async () => {
 });
 
 const holdMs = 2000;
+const streamStart = 1_000_000;
 
 /** A stage on a fake clock, the slices it saw stored and the sizes of the batches it finished. */
 function stageWithClock(name: string, count: number) {
   const slices = syntheticSeries({ slices: count, rows: 64, columns: 64 });
   const files = writeSlices(path.join(dir, name), slices);
   const instances = new InstanceStore(db);
-  const clock = { now: 1_000_000 };
+  const clock = { now: streamStart };
   const batches: number[] = [];
   let waiting: { count: number; resolve: () => void } | undefined;
   const stage = new ClassifyStage(engine, new SliceStore(db), dir, pino({ level: 'silent' }), (_series, ok, done) => {
@@ -53,7 +54,7 @@ function stageWithClock(name: string, count: number) {
       path: path.relative(dir, files[i]!), size: 0, instanceNumber: i + 1, z: i, tiltDeg: 0, imageType: null,
       state: 'received', skipReason: null,
     }, { seriesUid: s.seriesUid, studyUid: s.studyUid, modality: 'CT', seriesDescription: null, contrastAgent: null, accessionNumber: null, expectedSlices: null });
-    stage.noteArrival();
+    return stage.noteArrival();
   };
   /** Resolves once `count` batches in all have finished. */
   const finished = (count: number) => new Promise<void>((resolve) => {
@@ -68,18 +69,25 @@ test('a transfer holds classification back for up to holdMs; then full batches g
   // 54 slices, most 45 ms apart: one stream (gaps under coalesceMs) lasting longer than holdMs.
   const gap = 45;
   const t = stageWithClock('long-stream', 54);
-  for (let i = 0; i < 6; i++, t.clock.now += 2) t.arrive(i);
+  // Only the first slice of the stream asks for a look: the rest are held back.
+  const wakes: boolean[] = [];
+  for (let i = 0; i < 6; i++, t.clock.now += 2) wakes.push(t.arrive(i));
+  expect(wakes).toEqual([true, false, false, false, false, false]);
   // Held: nothing goes, the stage asks to look again within coalesceMs.
   const again = await t.stage.runOnce();
   expect(again).toBeGreaterThan(0);
   expect(again).toBeLessThanOrEqual(coalesceMs);
   expect(t.batches).toEqual([]);
 
+  const late: { sinceStart: number; wake: boolean }[] = [];
   for (let i = 6; i < 54; i++) {
     t.clock.now += gap;
-    t.arrive(i);
+    late.push({ sinceStart: t.clock.now - streamStart, wake: t.arrive(i) });
   }
   expect(48 * gap).toBeGreaterThanOrEqual(holdMs);
+  // Past the hold, with a batch's worth waiting, each arrival asks for a look; none before.
+  expect(late.filter((a) => a.wake !== a.sinceStart >= holdMs)).toEqual([]);
+  expect(late.some((a) => a.wake)).toBe(true);
   // Streaming for more than holdMs: full batches go (two workers holding two batches of four each).
   expect(typeof (await t.stage.runOnce())).toBe('number');
   await t.finished(4);
