@@ -1,8 +1,7 @@
 import net from 'node:net';
 import tls from 'node:tls';
 import { EventEmitter } from 'node:events';
-import './dcmjs.js';
-import dimse from 'dcmjs-dimse';
+import dimse from './dimse.js';
 import type { Logger } from '../log.js';
 import { errorMessage } from '../errors.js';
 import { DicomStatus, statusName, type StoreOutcome } from './status.js';
@@ -22,9 +21,6 @@ type PresentationContext = dimse.association.PresentationContext;
 
 /** Each association's socket reads into one buffer this long (see readConnection). */
 const readBufferBytes = 256 * 1024;
-
-// dcmjs-dimse logs through loglevel to the console; our own logger says what matters.
-dimse.log.setLevel('silent');
 
 export interface AssociationInfo {
   id: number;

@@ -1,15 +1,11 @@
 import net from 'node:net';
 import tls from 'node:tls';
-import dimse from 'dcmjs-dimse';
-import '../dicom/dcmjs.js';
+import dimse from '../dicom/dimse.js';
 import { describeReject } from '../dicom/upperLayer.js';
 import { errorMessage } from '../errors.js';
 import type { StoreAttempt, StorePeer } from './storeScu.js';
 
 const { Client, requests, constants } = dimse;
-
-// dcmjs-dimse logs through loglevel to the console; outcomes go to the outbox row and our log.
-dimse.log.setLevel('silent');
 
 let transcodingStart: Promise<void> | undefined;
 

@@ -7,7 +7,7 @@ import { DicomStatus, type StoreOutcome } from '../dicom/status.js';
 import { fileMetaHeader } from '../dicom/part10.js';
 import { readDataSetHeader, readHeader, type InstanceHeader } from '../dicom/header.js';
 import { TruncatedError } from '../dicom/elementScan.js';
-import { syncFileData, syncFolder, SpoolWriter } from './spoolWriter.js';
+import { syncFileData, syncFolder, SpoolWriter, temporaryNamesRemoved } from './spoolWriter.js';
 import { TempFiles, type TempFile } from './tempFiles.js';
 import { SopClass } from '../dicom/uids.js';
 import { positionAlongNormal, tiltDegrees } from '../series/geometry.js';
@@ -64,9 +64,9 @@ export class SpoolReceiver implements StoreHandler {
     return new SpoolFile(request, this.context, file);
   }
 
-  /** Deletes the spare temporary files (after the SCP has stopped). */
-  close(): Promise<void> {
-    return this.tempFiles.close();
+  /** Deletes the spare temporary files and the names of published ones (after the SCP has stopped). */
+  async close(): Promise<void> {
+    await Promise.all([this.tempFiles.close(), temporaryNamesRemoved()]);
   }
 }
 

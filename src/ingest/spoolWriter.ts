@@ -1,4 +1,4 @@
-import { closeSync, existsSync, fdatasync, fsync, linkSync, openSync, renameSync, mkdirSync, rmSync, unlinkSync, writevSync } from 'node:fs';
+import { closeSync, existsSync, fdatasync, fsync, linkSync, openSync, renameSync, mkdirSync, rmSync, unlink, writevSync } from 'node:fs';
 import path from 'node:path';
 import type { TempFile } from './tempFiles.js';
 
@@ -81,21 +81,20 @@ export class SpoolWriter {
    * nothing changed, when `finalPath` exists (a copy of the same instance, stored first by
    * another association). Where the file system has no hard links, a rename does it, checked
    * first.
-   * The temporary name goes, and the file is closed, once the current callback has returned
-   * (setImmediate): the instance's answer is on its way by then, and the sender, which waits for
-   * it, no longer waits for the unlink too (30-75 us of the ~250 us between an instance's last
-   * byte and its answer, measured). A crash in between leaves a second name of a stored file
-   * in incoming/, which the next start removes like any .part file.
+   * The temporary name goes in libuv's thread pool, and the file is closed once the current
+   * callback has returned (setImmediate), when the instance's answer is on its way: the sender
+   * waits for it. The unlink must not run on this thread: it takes the lock of incoming/, which
+   * the pool holds while it creates the next spare there (an inode allocation, slow on these
+   * disks), and the event loop spun on that lock for ~100 us a slice (measured). A crash in
+   * between leaves a second name of a stored file in incoming/, which the next start removes
+   * like any .part file.
    */
   publish(finalPath: string): boolean {
     const claimed = claimName(this.tempPath, finalPath);
     if (!claimed) return false;
     const fd = this.releaseFile();
-    const temporary = claimed === 'linked' ? this.tempPath : undefined;
-    setImmediate(() => {
-      if (fd !== undefined) closeSync(fd);
-      if (temporary) unlinkQuietly(temporary);
-    });
+    if (claimed === 'linked') removeTemporaryName(this.tempPath);
+    if (fd !== undefined) setImmediate(() => closeSync(fd));
     return true;
   }
 
@@ -163,13 +162,20 @@ export function unwritten(buffers: readonly Buffer[], written: number): readonly
   return [buffers[i]!.subarray(written), ...buffers.slice(i + 1)];
 }
 
-/** Removes the temporary name of a published file (after the answer). */
-function unlinkQuietly(file: string): void {
-  try {
-    unlinkSync(file);
-  } catch {
-    // Nothing is left to tell: the name is the stored file's second one, and the next start removes it.
-  }
+/** Temporary names of published files being removed in the thread pool, and who waits for the last. */
+const removals = { pending: 0, waiting: [] as (() => void)[] };
+
+/** One that cannot be removed is a stored file's second name, which the next start removes. */
+function removeTemporaryName(file: string): void {
+  removals.pending++;
+  unlink(file, () => {
+    if (--removals.pending === 0) for (const resolve of removals.waiting.splice(0)) resolve();
+  });
+}
+
+/** Resolves once the temporary names of published files are gone (before the node stops). */
+export function temporaryNamesRemoved(): Promise<void> {
+  return removals.pending === 0 ? Promise.resolve() : new Promise((resolve) => removals.waiting.push(resolve));
 }
 
 /** Errors of link(2) on file systems without hard links. */

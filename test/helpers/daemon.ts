@@ -15,11 +15,15 @@ export const readyMessage = 'DICOM SCP listening';
 
 /**
  * Temporary spool files holding bytes: what a refused or cut-off instance would have left.
- * The node keeps a few empty temporaries open ahead of need; those are not counted.
+ * The node keeps a few empty temporaries open ahead of need, and removes the temporary name of
+ * a stored file just after its answer (until then a second name of that file): neither counts.
  */
 export function partialSpoolFiles(dataDir: string): string[] {
   const dir = path.join(dataDir, 'spool', 'incoming');
-  return readdirSync(dir).filter((f) => statSync(path.join(dir, f)).size > 0);
+  return readdirSync(dir).filter((f) => {
+    const s = statSync(path.join(dir, f), { throwIfNoEntry: false });
+    return s !== undefined && s.size > 0 && s.nlink === 1;
+  });
 }
 
 /** One pino JSON line from the node's stdout. */

@@ -3,7 +3,7 @@ import { fstatSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync,
 import os from 'node:os';
 import path from 'node:path';
 import { setImmediate as nextTurn } from 'node:timers/promises';
-import { SpoolWriter, unwritten } from '../../src/ingest/spoolWriter.js';
+import { SpoolWriter, temporaryNamesRemoved, unwritten } from '../../src/ingest/spoolWriter.js';
 
 let dir: string;
 beforeEach(() => {
@@ -18,7 +18,7 @@ function writer(): { writer: SpoolWriter } {
   return { writer: new SpoolWriter({ path: file, fd }, Buffer.from('HEAD'), 16) };
 }
 
-test('publish: the file under its final name at once, its temporary name gone once the callback has returned', async () => {
+test('publish: the file under its final name at once, its temporary name removed off the event loop, waited for by temporaryNamesRemoved', async () => {
   const { writer: w } = writer();
   const big = Buffer.alloc(100_000, 7);
   w.append([Buffer.from('small')]);
@@ -27,7 +27,8 @@ test('publish: the file under its final name at once, its temporary name gone on
   const final = path.join(dir, 'day', 'x.dcm');
   expect(w.publish(final)).toBe(true);
   expect(readFileSync(final)).toEqual(Buffer.concat([Buffer.from('HEADsmall'), big]));
-  await nextTurn();
+  // Removed in the thread pool; the receiver waits for that before the node stops.
+  await temporaryNamesRemoved();
   expect(readdirSync(path.join(dir, 'incoming'))).toEqual([]);
   // The one file left has a single name: nothing in incoming/ points at it.
   expect(fstatSync(openSync(final, 'r')).nlink).toBe(1);
