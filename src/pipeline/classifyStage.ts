@@ -123,7 +123,10 @@ export class ClassifyStage {
         },
       );
     }
-    return streaming && this.undispatched > 0 ? coalesceMs - sinceArrival : false;
+    // While slices stream in, look again within coalesceMs even with nothing left over: arrivals
+    // wake the loop only for a full batch (noteArrival), and the stream's last partial one goes
+    // once it pauses.
+    return streaming ? coalesceMs - sinceArrival : false;
   }
 
   /**

@@ -33,7 +33,7 @@ const holdMs = 2000;
 const streamStart = 1_000_000;
 
 /** A stage on a fake clock, the slices it saw stored and the sizes of the batches it finished. */
-function stageWithClock(name: string, count: number) {
+function stageWithClock(name: string, count: number, hold = holdMs) {
   const slices = syntheticSeries({ slices: count, rows: 64, columns: 64 });
   const files = writeSlices(path.join(dir, name), slices);
   const instances = new InstanceStore(db);
@@ -44,7 +44,7 @@ function stageWithClock(name: string, count: number) {
     expect(ok).toBe(true);
     batches.push(done.length);
     if (waiting && batches.length >= waiting.count) waiting.resolve();
-  }, () => holdMs, () => clock.now);
+  }, () => hold, () => clock.now);
   /** Records slice i as stored now and tells the stage. */
   const arrive = (i: number) => {
     const s = slices[i]!;
@@ -99,6 +99,25 @@ test('a transfer holds classification back for up to holdMs; then full batches g
     await t.finished(t.batches.length + 1);
   }
   expect([...t.batches].sort()).toEqual([2, ...Array<number>(13).fill(4)]);
+});
+
+test('without a hold: a full batch wakes the loop, which keeps looking while the stream lasts and sends the rest once it pauses', async () => {
+  const t = stageWithClock('no-hold', 6, 0);
+  const wakes: boolean[] = [];
+  for (let i = 0; i < 4; i++, t.clock.now += 2) wakes.push(t.arrive(i));
+  expect(wakes).toEqual([true, false, false, true]);
+  // The batch goes; nothing is left over, yet the stream goes on: look again within coalesceMs.
+  const again = await t.stage.runOnce();
+  expect(again).toBeGreaterThan(0);
+  expect(again).toBeLessThanOrEqual(coalesceMs);
+  await t.finished(1);
+  expect([t.arrive(4), t.arrive(5)]).toEqual([false, false]);
+  expect(typeof (await t.stage.runOnce())).toBe('number');
+  t.clock.now += coalesceMs;
+  expect(await t.stage.runOnce()).toBe(false);
+  await t.finished(2);
+  expect(t.batches).toEqual([4, 2]);
+  expect(t.classified()).toBe(6);
 });
 
 test('when the last association closes, what it sent goes at once', async () => {
