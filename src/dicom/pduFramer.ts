@@ -254,7 +254,8 @@ export class PduFramer {
   }
 
   private passData(): void {
-    if (this.dataParts.length === 0 || this.state === State.Stopped) return;
+    // Empty after a violation too: fail() drops what the read had gathered.
+    if (this.dataParts.length === 0) return;
     this.handlers.storeData(this.dataParts);
     this.dataParts.length = 0;
   }

@@ -26,12 +26,10 @@ function moduleText(bytes) {
   ].join('\n');
 }
 
-if (process.argv[1] === fileURLToPath(import.meta.url)) {
-  const text = moduleText(await assemble());
-  if (process.argv.includes('--check')) {
-    if (readFileSync(target, 'utf8') !== text) throw new Error(`${target} is out of date: run node tools/wasm/build.mjs`);
-  } else {
-    writeFileSync(target, text);
-    console.log(`wrote ${target}`);
-  }
+const text = moduleText(await assemble());
+if (process.argv.includes('--check')) {
+  if (readFileSync(target, 'utf8') !== text) throw new Error(`${target} is out of date: run node tools/wasm/build.mjs`);
+} else {
+  writeFileSync(target, text);
+  console.log(`wrote ${target}`);
 }
