@@ -2,7 +2,7 @@
 // the disk in the middle): one copy is kept, its file matches its row, and no sender gets Success
 // for a copy that is not committed.
 import { afterEach, expect, test } from 'vitest';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import pino from 'pino';
@@ -19,12 +19,12 @@ afterEach(() => {
 });
 
 /** A receiver on a fresh data folder and database; `store` sends one data set through it as association `id`. */
-function receiverIn(durability: 'write' | 'fsync') {
+function receiverIn(durability: 'write' | 'fsync', now = Date.now) {
   const dataDir = mkdtempSync(path.join(os.tmpdir(), 'ich-dup-'));
   dir = dataDir;
   const db = openDb(path.join(dataDir, 'ich-triage.db'));
   migrate(db);
-  const receiver = new SpoolReceiver({ dataDir, durability, diskLow: () => false }, new InstanceStore(db), pino({ level: 'silent' }));
+  const receiver = new SpoolReceiver({ dataDir, durability, diskLow: () => false, now }, new InstanceStore(db), pino({ level: 'silent' }));
   const store = (slice: Slice, id: number) => {
     const instance = receiver.begin({
       association: { id, callingAe: `SENDER${id}`, calledAe: 'ICH_TRIAGE', peerAddress: '127.0.0.1' },
@@ -81,6 +81,25 @@ test('a spool file left without its row by a crash (between its name and its com
     const row = db.prepare('SELECT path FROM instances WHERE sop_instance_uid = ?').get(slice.sopInstanceUid) as { path: string };
     expect(path.join(dataDir, row.path)).toBe(leftover);
     expect(dataSetOf(readFileSync(leftover)).equals(slice.dataSet)).toBe(true);
+  } finally {
+    await close();
+  }
+});
+
+test('an instance sent again on a later day is acknowledged; the first copy, its row and its file stay, the second file goes', async () => {
+  let now = Date.parse('2026-03-01T23:59:00Z');
+  const { dataDir, db, store, close } = receiverIn('write', () => now);
+  try {
+    const first = syntheticSlice({ instanceNumber: 1, rows: 64, columns: 64 });
+    const again = syntheticSlice({ sopInstanceUid: first.sopInstanceUid, seriesUid: first.seriesUid, studyUid: first.studyUid, instanceNumber: 2, rows: 64, columns: 64 });
+    expect(await store(first, 1)).toEqual({ status: 0 });
+    now += 2 * 60_000;
+    expect(await store(again, 2)).toEqual({ status: 0 });
+    const rows = db.prepare('SELECT path, instance_number AS n FROM instances WHERE sop_instance_uid = ?').all(first.sopInstanceUid) as { path: string; n: number }[];
+    expect(rows).toEqual([{ path: path.join(spoolDir, '2026-03-01', `${uidFileName(first.sopInstanceUid)}.dcm`), n: 1 }]);
+    expect(dataSetOf(readFileSync(path.join(dataDir, rows[0]!.path))).equals(first.dataSet)).toBe(true);
+    expect(readdirSync(path.join(dataDir, spoolDir, '2026-03-02'))).toEqual([]);
+    expect(partialSpoolFiles(dataDir)).toEqual([]);
   } finally {
     await close();
   }
