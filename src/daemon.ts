@@ -33,6 +33,7 @@ import { createHttpServer, type HealthCheck } from './http/server.js';
 import type { NodeStatus } from './status.js';
 import { softwareVersion } from './version.js';
 import { IchError, errorMessage } from './errors.js';
+import { lowerHelperThreads } from './util/threadPriority.js';
 
 export interface DaemonOptions {
   configFile?: string;
@@ -89,6 +90,8 @@ export class Daemon {
       else log.info({ freeMb: Math.round(freeMb) }, 'disk space recovered: accepting instances');
     });
     await disk.start();
+    // Before the inference workers start: they set their own priority.
+    log.info({ threads: await lowerHelperThreads() }, 'helper threads at lower CPU priority than the event loop');
 
     let model: Model;
     try {

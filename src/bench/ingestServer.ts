@@ -5,6 +5,7 @@ import { SpoolReceiver } from '../ingest/receiver.js';
 import { createLogger } from '../log.js';
 import { InstanceStore } from '../store/instances.js';
 import { openNodeDb } from '../store/nodeDb.js';
+import { lowerHelperThreads } from '../util/threadPriority.js';
 
 /**
  * The node's ingest path alone, as a process: the SCP, the spool and the instances table wired
@@ -15,6 +16,7 @@ import { openNodeDb } from '../store/nodeDb.js';
 const { config } = loadConfig(process.argv[2]);
 const log = createLogger(config.logging);
 const { db, close: closeDb } = await openNodeDb(config.storage.dataDir, log);
+await lowerHelperThreads();
 const receiver = new SpoolReceiver(
   { dataDir: config.storage.dataDir, durability: config.storage.durability, diskLow: () => false },
   new InstanceStore(db),

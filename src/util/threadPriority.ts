@@ -1,6 +1,8 @@
 import { execFileSync } from 'node:child_process';
-import { readlinkSync } from 'node:fs';
+import { readdirSync, readlinkSync } from 'node:fs';
+import { stat } from 'node:fs/promises';
 import os from 'node:os';
+import { isMainThread } from 'node:worker_threads';
 
 /** `model.workerPriority`: how inference threads share the CPU with the rest of the node. */
 export const threadPriorities = ['idle', 'low', 'normal'] as const;
@@ -42,4 +44,38 @@ export function setThreadPriority(priority: ThreadPriority): ThreadPriority {
   } catch {
     return 'normal';
   }
+}
+
+/**
+ * Lowers to niceness 10 the threads of this process that exist now, but the main one: libuv's
+ * pool (made first, with one request: libuv starts it at the first) and V8's compiler and GC
+ * helpers. A sender waits for each C-STORE answer, which only the event loop gives; on 2 cores
+ * the event loop waited 240-400 us a slice in the run queue, much of it behind pool threads it
+ * had just woken, and ingest ran 8% faster with them lowered (measured with
+ * /proc/<pid>/task/<tid>/schedstat). Call it from the main thread before starting workers of its
+ * own: those set their own priority (model.workerPriority). Best effort; returns how many threads
+ * were lowered.
+ */
+export async function lowerHelperThreads(): Promise<number> {
+  if (!isMainThread) return 0;
+  await stat('/');
+  let lowered = 0;
+  let tids: string[];
+  try {
+    tids = readdirSync('/proc/self/task');
+  } catch {
+    return 0;
+  }
+  for (const tid of tids.map(Number)) {
+    if (tid === process.pid) continue;
+    try {
+      if (os.getPriority(tid) < lowNiceness) {
+        os.setPriority(tid, lowNiceness);
+        lowered++;
+      }
+    } catch {
+      // The thread has ended, or this system has no per-thread priorities.
+    }
+  }
+  return lowered;
 }
