@@ -22,7 +22,7 @@ function threads(pid: number): { tid: number; nice: number; policy: number }[] {
   });
 }
 
-test.runIf(existsSync('/proc/self/task'))('the event loop keeps normal priority; libuv, V8 and SQLite helpers run at nice 10, inference as SCHED_IDLE', async () => {
+test.runIf(existsSync('/proc/self/task'))('the event loop keeps normal priority; libuv, V8 and SQLite helpers run at nice 19, inference as SCHED_IDLE', async () => {
   const pid = daemon.process.pid!;
   const lowered = await daemon.waitForLog((l) => l.msg === 'helper threads at lower CPU priority than the event loop');
   const all = threads(pid);
@@ -35,7 +35,7 @@ test.runIf(existsSync('/proc/self/task'))('the event loop keeps normal priority;
   // libuv's pool (4 threads) and V8's platform workers at least.
   expect(helpers.length).toBeGreaterThanOrEqual(5);
   expect(lowered.threads).toBe(helpers.length);
-  expect(helpers.every((t) => t.nice === 10)).toBe(true);
+  expect(helpers.every((t) => t.nice === 19)).toBe(true);
   // The node still serves.
   expect((await echoscu({ port: daemon.port })).code).toBe(0);
 });
