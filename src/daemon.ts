@@ -77,6 +77,9 @@ export class Daemon {
       log.warn({ file: e.file, mode: e.mode, holds: e.holds }, 'file holding secrets is readable by group or others: chmod 600 it');
     }
     const metrics = createMetrics();
+    // Before any worker starts: inference workers set their own priority, and the WAL
+    // checkpointer's RESTART holds commits off while it runs.
+    log.info({ threads: await lowerHelperThreads() }, 'helper threads at lower CPU priority than the event loop');
     const { db, close: closeDb } = await openNodeDb(config.storage.dataDir, log);
 
     // Holders so that a reload swaps what the stages read.
@@ -90,8 +93,6 @@ export class Daemon {
       else log.info({ freeMb: Math.round(freeMb) }, 'disk space recovered: accepting instances');
     });
     await disk.start();
-    // Before the inference workers start: they set their own priority.
-    log.info({ threads: await lowerHelperThreads() }, 'helper threads at lower CPU priority than the event loop');
 
     let model: Model;
     try {

@@ -15,8 +15,8 @@ import { lowerHelperThreads } from '../util/threadPriority.js';
  */
 const { config } = loadConfig(process.argv[2]);
 const log = createLogger(config.logging);
-const { db, close: closeDb } = await openNodeDb(config.storage.dataDir, log);
 await lowerHelperThreads();
+const { db, close: closeDb } = await openNodeDb(config.storage.dataDir, log);
 const receiver = new SpoolReceiver(
   { dataDir: config.storage.dataDir, durability: config.storage.durability, diskLow: () => false },
   new InstanceStore(db),

@@ -58,8 +58,9 @@ const helperNiceness = 19;
  * they still preempted it about as often as the sender did (perf sched_switch); at 19 ingest
  * ran 18% faster than at 10 (6 interleaved rounds, each faster). They keep a share of a busy
  * CPU, where SCHED_IDLE could starve an fsync that an answer waits for. Call it from the main
- * thread before starting workers of its own: those set their own priority
- * (model.workerPriority). Best effort; returns how many threads were lowered.
+ * thread before starting workers: inference workers set their own priority
+ * (model.workerPriority), and the WAL checkpointer must not be slowed while its RESTART holds
+ * commits off. Best effort; returns how many threads were lowered.
  */
 export async function lowerHelperThreads(): Promise<number> {
   if (!isMainThread) return 0;
